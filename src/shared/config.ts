@@ -1,0 +1,121 @@
+import { ConfigError } from './errors.ts';
+import { SUPPORTED_EVENTS } from './github/events.ts';
+
+/** The environment as a plain record: `process.env`, `Netlify.env.toObject()` or `Deno.env.toObject()`. */
+export type EnvRecord = Readonly<Record<string, string | undefined>>;
+
+export type DatabaseConfig =
+  | { kind: 'postgres'; url: string }
+  | { kind: 'rpc'; supabaseUrl: string; serviceRoleKey: string }
+  | { kind: 'none' };
+
+export interface Config {
+  /** Empty when not configured: the receiver then answers 500 and records nothing. */
+  githubWebhookSecrets: string[];
+  workspaceThreshold: number;
+  quickEvents: string[];
+  maxBodyBytes: number;
+  database: DatabaseConfig;
+  inngest: { eventKey: string | null; baseUrl: string | null };
+  drain: {
+    /** Where the receive path kicks the drain; null when it cannot be derived. */
+    url: string | null;
+    secret: string | null;
+    budgetMs: number;
+    batchSize: number;
+    concurrency: number;
+    fanoutConcurrency: number;
+    leaseSeconds: number;
+    maxRetries: number;
+    retryBaseDelaySeconds: number;
+    retryMaxDelaySeconds: number;
+    circuitFailureThreshold: number;
+    circuitCooldownSeconds: number;
+  };
+}
+
+function text(env: EnvRecord, name: string): string | null {
+  const value = env[name]?.trim();
+  return value ? value : null;
+}
+
+function integer(env: EnvRecord, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = text(env, name);
+  if (raw === null) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function url(env: EnvRecord, name: string, protocols: readonly string[]): string | null {
+  const raw = text(env, name);
+  if (raw === null) return null;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `must be a URL, got "${raw}"`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')}, got "${raw}"`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+function quickEvents(env: EnvRecord): string[] {
+  const raw = env.QUICK_EVENTS;
+  if (raw === undefined) return ['ping', 'repository'];
+  const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !(SUPPORTED_EVENTS as readonly string[]).includes(n));
+  if (unknown.length > 0) {
+    throw new ConfigError('QUICK_EVENTS', `unknown event(s) ${unknown.join(', ')}; supported: ${SUPPORTED_EVENTS.join(', ')}`);
+  }
+  return names;
+}
+
+function database(env: EnvRecord): DatabaseConfig {
+  const direct = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']) ?? url(env, 'SUPABASE_DB_URL', ['postgres:', 'postgresql:']);
+  if (direct) return { kind: 'postgres', url: direct };
+  const supabaseUrl = url(env, 'VITE_SUPABASE_URL', ['http:', 'https:']) ?? url(env, 'SUPABASE_URL', ['http:', 'https:']);
+  const serviceRoleKey = text(env, 'SUPABASE_SERVICE_ROLE_KEY');
+  if (supabaseUrl && !serviceRoleKey) {
+    throw new ConfigError('SUPABASE_SERVICE_ROLE_KEY', 'is required when VITE_SUPABASE_URL is set (and DATABASE_URL is not)');
+  }
+  if (supabaseUrl && serviceRoleKey) return { kind: 'rpc', supabaseUrl, serviceRoleKey };
+  return { kind: 'none' };
+}
+
+/** Parses and validates the environment; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: EnvRecord): Config {
+  const secrets = (env.GITHUB_WEBHOOK_SECRET ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const supabaseUrl = url(env, 'VITE_SUPABASE_URL', ['http:', 'https:']) ?? url(env, 'SUPABASE_URL', ['http:', 'https:']);
+  const drainUrl =
+    url(env, 'PROCESS_WEBHOOK_URL', ['http:', 'https:']) ??
+    (supabaseUrl ? `${supabaseUrl}/functions/v1/process-webhook` : null);
+  return {
+    githubWebhookSecrets: secrets,
+    workspaceThreshold: integer(env, 'WORKSPACE_THRESHOLD', 10, 0, 1_000_000),
+    quickEvents: quickEvents(env),
+    maxBodyBytes: integer(env, 'WEBHOOK_MAX_BODY_BYTES', 6 * 1024 * 1024, 1, 64 * 1024 * 1024),
+    database: database(env),
+    inngest: {
+      eventKey: text(env, 'INNGEST_EVENT_KEY'),
+      baseUrl: url(env, 'INNGEST_BASE_URL', ['http:', 'https:']),
+    },
+    drain: {
+      url: drainUrl,
+      secret: text(env, 'PROCESS_WEBHOOK_SECRET'),
+      budgetMs: integer(env, 'DRAIN_BUDGET_MS', 150_000, 1_000, 3_600_000),
+      batchSize: integer(env, 'DRAIN_BATCH_SIZE', 20, 1, 1_000),
+      concurrency: integer(env, 'DRAIN_CONCURRENCY', 4, 1, 100),
+      fanoutConcurrency: integer(env, 'FANOUT_CONCURRENCY', 8, 1, 100),
+      leaseSeconds: integer(env, 'JOB_LEASE_SECONDS', 180, 5, 86_400),
+      maxRetries: integer(env, 'JOB_MAX_RETRIES', 5, 0, 100),
+      retryBaseDelaySeconds: integer(env, 'RETRY_BASE_DELAY_SECONDS', 10, 0, 86_400),
+      retryMaxDelaySeconds: integer(env, 'RETRY_MAX_DELAY_SECONDS', 3_600, 0, 604_800),
+      circuitFailureThreshold: integer(env, 'CIRCUIT_FAILURE_THRESHOLD', 5, 1, 1_000),
+      circuitCooldownSeconds: integer(env, 'CIRCUIT_COOLDOWN_SECONDS', 30, 1, 86_400),
+    },
+  };
+}

@@ -1,0 +1,29 @@
+/**
+ * The one database interface. Every queue and receive operation is a SQL function created by
+ * the migrations; TypeScript only calls them by name with named arguments, so the direct-SQL and
+ * supabase-js adapters cannot drift apart in logic.
+ */
+export type SqlFunction =
+  | 'webhook_affected_workspaces'
+  | 'mark_workspaces_cache_stale'
+  | 'inspect_webhook_delivery'
+  | 'record_webhook_delivery'
+  | 'claim_webhook_jobs'
+  | 'complete_webhook_job'
+  | 'fail_webhook_job'
+  | 'defer_webhook_job'
+  | 'replay_webhook_jobs'
+  | 'acquire_circuit'
+  | 'report_circuit'
+  | 'get_job_statistics_summary';
+
+export type SqlArgs = Readonly<Record<string, unknown>>;
+
+export interface Database {
+  /**
+   * Calls `public.<fn>(name => value, …)` and returns its rows. A function returning a scalar
+   * comes back as one row `{ [fn]: value }`. Failures to reach or use the database throw
+   * DatabaseUnavailableError.
+   */
+  call<Row = Record<string, unknown>>(fn: SqlFunction, args: SqlArgs): Promise<Row[]>;
+}

@@ -1,0 +1,30 @@
+import postgres from 'postgres';
+import { createSqlDatabase } from './sql.ts';
+import type { Database } from './port.ts';
+
+export interface PostgresDatabase extends Database {
+  close(): Promise<void>;
+}
+
+/**
+ * Direct Postgres through postgres.js (Node, Deno with SUPABASE_DB_URL, the CLI). The connect
+ * timeout is short on purpose: an unreachable database must become a 503 well inside GitHub's
+ * 10 seconds, not hang for the driver's default 30.
+ */
+export function createPostgresDatabase(
+  url: string,
+  options: { max?: number; connectTimeoutSeconds?: number } = {},
+): PostgresDatabase {
+  const sql = postgres(url, {
+    max: options.max ?? 4,
+    connect_timeout: options.connectTimeoutSeconds ?? 3,
+    idle_timeout: 20,
+    // Supavisor's transaction mode does not support prepared statements.
+    prepare: false,
+    onnotice: () => {},
+  });
+  const db = createSqlDatabase(async (text, params) => [
+    ...(await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[])),
+  ]);
+  return { call: db.call, close: () => sql.end({ timeout: 5 }) };
+}

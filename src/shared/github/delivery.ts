@@ -1,0 +1,150 @@
+import type { operations } from '@octokit/openapi-webhooks-types';
+import { isSupportedEvent, type SupportedEvent } from './events.ts';
+
+type BodyOf<K extends keyof operations> = operations[K] extends {
+  requestBody: { content: { 'application/json': infer B } };
+} ? B : never;
+
+// Operation keys are "<event>/<action>" with the event in kebab case ("pull-request/opened");
+// matching on "<event>/" keeps sibling events such as "pull-request-review/..." out.
+type PayloadOf<E extends string> = {
+  [K in keyof operations]: K extends E | `${E}/${string}` ? BodyOf<K> : never;
+}[keyof operations];
+
+export type WebhookPayload = {
+  ping: PayloadOf<'ping'>;
+  pull_request: PayloadOf<'pull-request'>;
+  issues: PayloadOf<'issues'>;
+  push: PayloadOf<'push'>;
+  repository: PayloadOf<'repository'>;
+};
+
+export type Delivery = {
+  [E in SupportedEvent]: {
+    /** X-GitHub-Delivery; redeliveries reuse it. */
+    id: string;
+    event: E;
+    action: string | null;
+    /** null only for pings from org or app hooks. */
+    repository: { id: number; fullName: string } | null;
+    payload: WebhookPayload[E];
+  };
+}[SupportedEvent];
+
+export type ParseResult = { ok: true; delivery: Delivery } | { ok: false; reason: string };
+
+type Obj = Record<string, unknown>;
+type Rule = [path: string, test: (v: unknown) => boolean, expected: string];
+
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isText = (v: unknown) => typeof v === 'string' && v !== '';
+const isInt = (v: unknown) => Number.isSafeInteger(v);
+const isFullName = (v: unknown) => typeof v === 'string' && /^[^/\s]+\/[^/\s]+$/.test(v);
+
+const REPOSITORY: Rule[] = [
+  ['repository.id', isInt, 'a number'],
+  ['repository.full_name', isFullName, 'an "owner/name" string'],
+];
+const ACTION: Rule = ['action', isText, 'a string'];
+
+// Only what the router reads is checked: the HMAC already proved GitHub sent the rest.
+const RULES: Record<SupportedEvent, Rule[]> = {
+  ping: [],
+  pull_request: [...REPOSITORY, ACTION, ['pull_request.number', isInt, 'a number']],
+  issues: [...REPOSITORY, ACTION, ['issue.number', isInt, 'a number']],
+  push: [
+    ...REPOSITORY,
+    ['ref', isText, 'a string'],
+    ['after', isText, 'a string'],
+    ['commits', Array.isArray, 'an array'],
+  ],
+  repository: [...REPOSITORY, ACTION],
+};
+
+export function readDeliveryHeaders(headers: Headers): { id: string | null; event: string | null } {
+  return {
+    id: headers.get('x-github-delivery') || null,
+    event: headers.get('x-github-event') || null,
+  };
+}
+
+export function parseDelivery(headers: Headers, rawBody: string): ParseResult {
+  const { id, event } = readDeliveryHeaders(headers);
+  if (event === null) return fail('The X-GitHub-Event header is missing.');
+  if (id === null) return fail('The X-GitHub-Delivery header is missing.');
+  if (!isSupportedEvent(event)) return fail(`The X-GitHub-Event "${event}" is not a supported event.`);
+
+  const body = decodeBody(headers.get('content-type'), rawBody);
+  if (typeof body === 'string') return fail(body);
+  if (!isObj(body.value)) {
+    return fail(`The payload must be a JSON object, not ${describe(body.value)}.`);
+  }
+  const payload = body.value;
+
+  const problem = validate(event, payload);
+  if (problem !== null) return fail(`${event} payload: ${problem}`);
+
+  const repo = payload['repository'];
+  const delivery = {
+    id,
+    event,
+    action: typeof payload['action'] === 'string' ? payload['action'] : null,
+    repository: isObj(repo) ? { id: repo['id'] as number, fullName: repo['full_name'] as string } : null,
+    payload,
+  } as Delivery;
+  return { ok: true, delivery };
+}
+
+/** Returns the parsed JSON, or a reason string. */
+function decodeBody(contentType: string | null, rawBody: string): { value: unknown } | string {
+  const mediaType = (contentType ?? '').split(';')[0]?.trim().toLowerCase();
+  let json = rawBody;
+  if (mediaType === 'application/x-www-form-urlencoded') {
+    const field = new URLSearchParams(rawBody).get('payload');
+    if (field === null) return 'The form-encoded body has no "payload" field.';
+    json = field;
+  }
+  try {
+    return { value: JSON.parse(json) };
+  } catch {
+    return mediaType === 'application/x-www-form-urlencoded'
+      ? 'The "payload" form field is not valid JSON.'
+      : 'The request body is not valid JSON.';
+  }
+}
+
+function validate(event: SupportedEvent, payload: Obj): string | null {
+  const rules = [...RULES[event]];
+  if (event === 'ping') {
+    if (!isText(payload['zen']) && !isInt(payload['hook_id'])) {
+      return '"zen" and "hook_id" are both missing; one of them is required.';
+    }
+    if (payload['repository'] != null) rules.push(...REPOSITORY);
+  }
+  for (const [path, test, expected] of rules) {
+    if (!test(at(payload, path))) return `"${path}" is missing or not ${expected}.`;
+  }
+  if (event === 'pull_request') {
+    const merged = at(payload, 'pull_request.merged');
+    // Only a closed PR needs "merged" to tell a merge from an abandon.
+    const required = payload['action'] === 'closed';
+    if (required ? typeof merged !== 'boolean' : merged != null && typeof merged !== 'boolean') {
+      return `"pull_request.merged" is ${required ? 'missing or ' : ''}not a boolean.`;
+    }
+  }
+  return null;
+}
+
+function at(value: unknown, path: string): unknown {
+  for (const key of path.split('.')) value = isObj(value) ? value[key] : undefined;
+  return value;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+}
+
+function fail(reason: string): ParseResult {
+  return { ok: false, reason };
+}

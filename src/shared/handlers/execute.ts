@@ -1,0 +1,99 @@
+import type { Database } from '../db/port.ts';
+import type { OutgoingEvent } from '../inngest/events.ts';
+import type { EventSender } from '../inngest/sender.ts';
+import { errorMessage } from '../errors.ts';
+import type { WorkPlan } from './plan.ts';
+
+export interface ExecutionResult {
+  staleMarked: number;
+  eventsSent: number;
+  /** Workspaces whose every effect is done. */
+  succeededWorkspaceIds: string[];
+  failedWorkspaceIds: string[];
+  errors: string[];
+}
+
+export interface ExecuteOptions {
+  db: Database;
+  sender: EventSender;
+  /** Events per send call; Inngest accepts a JSON array per request. */
+  batchSize?: number;
+  /** Send calls in flight at once: fan-out in parallel, but bounded. */
+  concurrency?: number;
+}
+
+/** Runs `task` over `items` with at most `limit` in flight; never rejects. */
+export async function forEachBounded<T>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T) => Promise<void>,
+): Promise<PromiseSettledResult<void>[]> {
+  const results: PromiseSettledResult<void>[] = new Array(items.length);
+  let next = 0;
+  async function worker(): Promise<void> {
+    while (next < items.length) {
+      const index = next++;
+      try {
+        await task(items[index] as T);
+        results[index] = { status: 'fulfilled', value: undefined };
+      } catch (reason) {
+        results[index] = { status: 'rejected', reason };
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
+  return chunks;
+}
+
+function workspaceOf(event: OutgoingEvent): string {
+  return String(event.data.workspaceId);
+}
+
+/**
+ * Applies a plan: cache invalidation in one round trip (the host's function per workspace),
+ * events in batched sends run in parallel up to `concurrency`. Reports per workspace, so a
+ * partial failure says which workspaces are done; a retry re-sends everything and Inngest drops
+ * the ids it already has.
+ */
+export async function executePlan(plan: WorkPlan, options: ExecuteOptions): Promise<ExecutionResult> {
+  const failed = new Set<string>();
+  const errors: string[] = [];
+  let staleMarked = 0;
+  if (plan.staleWorkspaceIds.length > 0) {
+    try {
+      await options.db.call('mark_workspaces_cache_stale', { p_workspace_ids: plan.staleWorkspaceIds });
+      staleMarked = plan.staleWorkspaceIds.length;
+    } catch (error) {
+      plan.staleWorkspaceIds.forEach((id) => failed.add(id));
+      errors.push(`cache invalidation: ${errorMessage(error)}`);
+    }
+  }
+
+  const batches = chunk(plan.events, options.batchSize ?? 100);
+  let eventsSent = 0;
+  const outcomes = await forEachBounded(batches, options.concurrency ?? 8, async (batch) => {
+    await options.sender.send(batch);
+    eventsSent += batch.length;
+  });
+  outcomes.forEach((outcome, i) => {
+    if (outcome.status === 'rejected') {
+      batches[i]?.forEach((event) => failed.add(workspaceOf(event)));
+      errors.push(`inngest send: ${errorMessage(outcome.reason)}`);
+    }
+  });
+
+  const all = new Set([...plan.staleWorkspaceIds, ...plan.events.map(workspaceOf)]);
+  return {
+    staleMarked,
+    eventsSent,
+    succeededWorkspaceIds: [...all].filter((id) => !failed.has(id)),
+    failedWorkspaceIds: [...failed],
+    errors,
+  };
+}

@@ -1,0 +1,313 @@
+-- webhook-router: the drain's SQL functions (claim, complete, fail with backoff, defer, replay)
+-- and the Inngest circuit breaker, whose state lives here because Edge Function invocations
+-- share no memory.
+
+-- ---------------------------------------------------------------------------------------------
+-- Claim: one statement picks ready jobs by priority then run time, skipping rows another drain
+-- holds, and leases them. Expired leases (a drain that crashed or was killed) are first put back,
+-- counted as a failed attempt so a job that kills its drain every time still reaches the dead
+-- letter instead of looping forever.
+-- ---------------------------------------------------------------------------------------------
+create or replace function public.claim_webhook_jobs(
+  p_worker text,
+  p_limit integer default 10,
+  p_lease_seconds integer default 60,
+  p_job_id uuid default null
+)
+returns setof public.background_jobs
+language plpgsql
+set search_path = public
+as $$
+begin
+  with expired as (
+    select e.id from public.background_jobs e
+    where e.status = 'processing' and e.locked_until < now()
+    for update skip locked
+  )
+  update public.background_jobs j
+     set status = case when j.retry_count + 1 > j.max_retries then 'failed' else 'queued' end,
+         failed_at = case when j.retry_count + 1 > j.max_retries then now() end,
+         retry_count = j.retry_count + 1,
+         error = 'lease expired: the drain holding this job (' || coalesce(j.locked_by, '?')
+                 || ') stopped before finishing it',
+         locked_by = null,
+         locked_until = null,
+         run_at = now(),
+         updated_at = now()
+    from expired
+   where j.id = expired.id;
+
+  return query
+  with picked as (
+    select c.id from public.background_jobs c
+    where c.status = 'queued'
+      and c.run_at <= now()
+      and (p_job_id is null or c.id = p_job_id)
+    order by c.priority, c.run_at
+    limit p_limit
+    for update skip locked
+  )
+  update public.background_jobs j
+     set status = 'processing',
+         started_at = clock_timestamp(),
+         locked_by = p_worker,
+         locked_until = clock_timestamp() + make_interval(secs => p_lease_seconds),
+         coalesce_key = null,
+         updated_at = now()
+    from picked
+   where j.id = picked.id
+  returning j.*;
+end;
+$$;
+
+-- Complete only while still holding the lease (compare-and-set): a late worker whose lease was
+-- taken over gets false and must not report success.
+create or replace function public.complete_webhook_job(
+  p_job_id uuid,
+  p_worker text,
+  p_result jsonb default null
+)
+returns boolean
+language sql
+set search_path = public
+as $$
+  with done as (
+    update public.background_jobs j
+       set status = 'completed',
+           result = p_result,
+           error = null,
+           completed_at = clock_timestamp(),
+           duration_ms = greatest(0, (extract(epoch from clock_timestamp() - j.started_at) * 1000)::integer),
+           locked_by = null,
+           locked_until = null,
+           updated_at = now()
+     where j.id = p_job_id and j.status = 'processing' and j.locked_by = p_worker
+    returning 1
+  )
+  select exists (select 1 from done);
+$$;
+
+-- Record a failed attempt: back to the queue with exponential backoff and equal jitter
+-- (delay in [d/2, d], d = min(max, base * 2^retry_count)), or the dead letter (status failed)
+-- once retries are spent or the error can never succeed.
+create or replace function public.fail_webhook_job(
+  p_job_id uuid,
+  p_worker text,
+  p_error text,
+  p_retryable boolean default true,
+  p_result jsonb default null,
+  p_base_delay_seconds double precision default 10,
+  p_max_delay_seconds double precision default 3600
+)
+returns table (status text, retry_count integer, run_at timestamptz)
+language sql
+set search_path = public
+as $$
+  update public.background_jobs j
+     set status = case when p_retryable and j.retry_count + 1 <= j.max_retries
+                       then 'queued' else 'failed' end,
+         failed_at = case when p_retryable and j.retry_count + 1 <= j.max_retries
+                          then null else clock_timestamp() end,
+         run_at = case when p_retryable and j.retry_count + 1 <= j.max_retries
+                       then clock_timestamp() + make_interval(secs =>
+                              least(p_max_delay_seconds, p_base_delay_seconds * power(2, j.retry_count))
+                              * (0.5 + random() * 0.5))
+                       else j.run_at end,
+         retry_count = j.retry_count + 1,
+         error = p_error,
+         result = coalesce(p_result, j.result),
+         duration_ms = greatest(0, (extract(epoch from clock_timestamp() - j.started_at) * 1000)::integer),
+         locked_by = null,
+         locked_until = null,
+         updated_at = now()
+   where j.id = p_job_id and j.status = 'processing' and j.locked_by = p_worker
+  returning j.status, j.retry_count, j.run_at;
+$$;
+
+-- Put a claimed job back untouched until p_until (circuit open, or the drain's deadline): no
+-- retry is spent, because nothing was wrong with the job.
+create or replace function public.defer_webhook_job(
+  p_job_id uuid,
+  p_worker text,
+  p_until timestamptz,
+  p_reason text
+)
+returns boolean
+language sql
+set search_path = public
+as $$
+  with deferred as (
+    update public.background_jobs j
+       set status = 'queued',
+           run_at = greatest(p_until, now()),
+           error = p_reason,
+           locked_by = null,
+           locked_until = null,
+           updated_at = now()
+     where j.id = p_job_id and j.status = 'processing' and j.locked_by = p_worker
+    returning 1
+  )
+  select exists (select 1 from deferred);
+$$;
+
+-- Dead letters back to the queue with a fresh retry budget. Without arguments it does nothing:
+-- replaying everything must be asked for (p_all).
+create or replace function public.replay_webhook_jobs(
+  p_job_id uuid default null,
+  p_failed_since timestamptz default null,
+  p_all boolean default false,
+  p_dry_run boolean default false
+)
+returns table (id uuid, type text, previous_error text, failed_at timestamptz)
+language plpgsql
+set search_path = public
+as $$
+begin
+  if p_dry_run then
+    return query
+      select j.id, j.type, j.error, j.failed_at from public.background_jobs j
+      where j.status = 'failed'
+        and (p_job_id is not null or p_failed_since is not null or p_all)
+        and (p_job_id is null or j.id = p_job_id)
+        and (p_failed_since is null or j.failed_at >= p_failed_since)
+      order by j.failed_at;
+    return;
+  end if;
+  return query
+    with replayed as (
+      select j.id, j.error, j.failed_at from public.background_jobs j
+      where j.status = 'failed'
+        and (p_job_id is not null or p_failed_since is not null or p_all)
+        and (p_job_id is null or j.id = p_job_id)
+        and (p_failed_since is null or j.failed_at >= p_failed_since)
+      for update
+    )
+    update public.background_jobs j
+       set status = 'queued', retry_count = 0, run_at = now(), failed_at = null,
+           error = null, locked_by = null, locked_until = null, updated_at = now()
+      from replayed r
+     where j.id = r.id
+    returning j.id, j.type, r.error, r.failed_at;
+end;
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Circuit breaker for Inngest.
+--   closed    → calls allowed; consecutive failures are counted.
+--   open      → calls refused until retry_at; jobs are deferred to then.
+--   half_open → after retry_at, one drain (probe_owner) may call; its outcome closes or reopens.
+-- ---------------------------------------------------------------------------------------------
+create table if not exists public.webhook_circuit_breakers (
+  name text primary key,
+  state text not null default 'closed'
+    constraint webhook_circuit_breakers_state_check check (state in ('closed', 'open', 'half_open')),
+  consecutive_failures integer not null default 0,
+  opened_at timestamptz,
+  retry_at timestamptz,
+  probe_owner text,
+  last_error text,
+  updated_at timestamptz not null default now()
+);
+alter table public.webhook_circuit_breakers enable row level security;
+revoke all on public.webhook_circuit_breakers from public, anon, authenticated;
+grant all on public.webhook_circuit_breakers to service_role;
+drop policy if exists webhook_circuit_breakers_service_role on public.webhook_circuit_breakers;
+create policy webhook_circuit_breakers_service_role on public.webhook_circuit_breakers
+  for all to service_role using (true) with check (true);
+
+create or replace function public.acquire_circuit(
+  p_name text,
+  p_worker text,
+  p_probe_timeout_seconds integer default 60
+)
+returns table (allowed boolean, state text, retry_at timestamptz)
+language plpgsql
+set search_path = public
+as $$
+declare
+  c public.webhook_circuit_breakers;
+begin
+  insert into public.webhook_circuit_breakers (name) values (p_name) on conflict (name) do nothing;
+  select * into c from public.webhook_circuit_breakers b where b.name = p_name for update;
+
+  if c.state = 'open' and c.retry_at <= now()
+     or c.state = 'half_open' and c.updated_at < now() - make_interval(secs => p_probe_timeout_seconds) then
+    -- This caller becomes the probe (a stuck probe is replaced after the timeout).
+    update public.webhook_circuit_breakers b
+       set state = 'half_open', probe_owner = p_worker, updated_at = now()
+     where b.name = p_name;
+    return query select true, 'half_open'::text, c.retry_at;
+  elsif c.state = 'open' then
+    return query select false, 'open'::text, c.retry_at;
+  elsif c.state = 'half_open' then
+    return query select c.probe_owner = p_worker, 'half_open'::text,
+      case when c.probe_owner = p_worker then null
+           else now() + make_interval(secs => p_probe_timeout_seconds) end;
+  else
+    return query select true, 'closed'::text, null::timestamptz;
+  end if;
+end;
+$$;
+
+create or replace function public.report_circuit(
+  p_name text,
+  p_worker text,
+  p_success boolean,
+  p_failure_threshold integer default 5,
+  p_cooldown_seconds integer default 30,
+  p_error text default null
+)
+returns table (state text, consecutive_failures integer, retry_at timestamptz)
+language plpgsql
+set search_path = public
+as $$
+begin
+  insert into public.webhook_circuit_breakers (name) values (p_name) on conflict (name) do nothing;
+  if p_success then
+    return query
+      update public.webhook_circuit_breakers b
+         set state = 'closed', consecutive_failures = 0, opened_at = null, retry_at = null,
+             probe_owner = null, updated_at = now()
+       where b.name = p_name
+      returning b.state, b.consecutive_failures, b.retry_at;
+  else
+    return query
+      update public.webhook_circuit_breakers b
+         set consecutive_failures = b.consecutive_failures + 1,
+             last_error = p_error,
+             state = case when b.state = 'half_open'
+                            or b.consecutive_failures + 1 >= p_failure_threshold
+                          then 'open' else b.state end,
+             opened_at = case when b.state <> 'open'
+                               and (b.state = 'half_open' or b.consecutive_failures + 1 >= p_failure_threshold)
+                              then now() else b.opened_at end,
+             retry_at = case when b.state = 'half_open'
+                               or b.consecutive_failures + 1 >= p_failure_threshold
+                             then now() + make_interval(secs => p_cooldown_seconds)
+                             else b.retry_at end,
+             probe_owner = null,
+             updated_at = now()
+       where b.name = p_name
+      returning b.state, b.consecutive_failures, b.retry_at;
+  end if;
+end;
+$$;
+
+do $$
+declare
+  f text;
+begin
+  foreach f in array array[
+    'public.claim_webhook_jobs(text, integer, integer, uuid)',
+    'public.complete_webhook_job(uuid, text, jsonb)',
+    'public.fail_webhook_job(uuid, text, text, boolean, jsonb, double precision, double precision)',
+    'public.defer_webhook_job(uuid, text, timestamptz, text)',
+    'public.replay_webhook_jobs(uuid, timestamptz, boolean, boolean)',
+    'public.acquire_circuit(text, text, integer)',
+    'public.report_circuit(text, text, boolean, integer, integer, text)'
+  ] loop
+    execute format('revoke execute on function %s from public, anon, authenticated', f);
+    execute format('grant execute on function %s to service_role', f);
+  end loop;
+end
+$$;
