@@ -17,11 +17,15 @@ export interface Config {
   maxBodyBytes: number;
   database: DatabaseConfig;
   inngest: { eventKey: string | null; baseUrl: string | null };
+  /** Also accepted as the drain's bearer token (what pg_cron or an operator may hold). */
+  serviceRoleKey: string | null;
   drain: {
     /** Where the receive path kicks the drain; null when it cannot be derived. */
     url: string | null;
     secret: string | null;
     budgetMs: number;
+    /** Longest a single job may take; the drain stops claiming when less than this is left. */
+    jobTimeoutMs: number;
     batchSize: number;
     concurrency: number;
     fanoutConcurrency: number;
@@ -93,6 +97,13 @@ export function loadConfig(env: EnvRecord): Config {
   const drainUrl =
     url(env, 'PROCESS_WEBHOOK_URL', ['http:', 'https:']) ??
     (supabaseUrl ? `${supabaseUrl}/functions/v1/process-webhook` : null);
+  const budgetMs = integer(env, 'DRAIN_BUDGET_MS', 150_000, 1_000, 3_600_000);
+  const jobTimeoutMs = integer(env, 'DRAIN_JOB_TIMEOUT_MS', 30_000, 100, 3_600_000);
+  const leaseSeconds = integer(env, 'JOB_LEASE_SECONDS', 180, 5, 86_400);
+  if (leaseSeconds * 1000 <= jobTimeoutMs) {
+    // A lease shorter than a job would let a second drain take a job that is still running.
+    throw new ConfigError('JOB_LEASE_SECONDS', `must be longer than DRAIN_JOB_TIMEOUT_MS (${jobTimeoutMs} ms)`);
+  }
   return {
     githubWebhookSecrets: secrets,
     workspaceThreshold: integer(env, 'WORKSPACE_THRESHOLD', 10, 0, 1_000_000),
@@ -103,14 +114,16 @@ export function loadConfig(env: EnvRecord): Config {
       eventKey: text(env, 'INNGEST_EVENT_KEY'),
       baseUrl: url(env, 'INNGEST_BASE_URL', ['http:', 'https:']),
     },
+    serviceRoleKey: text(env, 'SUPABASE_SERVICE_ROLE_KEY'),
     drain: {
       url: drainUrl,
       secret: text(env, 'PROCESS_WEBHOOK_SECRET'),
-      budgetMs: integer(env, 'DRAIN_BUDGET_MS', 150_000, 1_000, 3_600_000),
+      budgetMs,
+      jobTimeoutMs,
       batchSize: integer(env, 'DRAIN_BATCH_SIZE', 20, 1, 1_000),
       concurrency: integer(env, 'DRAIN_CONCURRENCY', 4, 1, 100),
       fanoutConcurrency: integer(env, 'FANOUT_CONCURRENCY', 8, 1, 100),
-      leaseSeconds: integer(env, 'JOB_LEASE_SECONDS', 180, 5, 86_400),
+      leaseSeconds,
       maxRetries: integer(env, 'JOB_MAX_RETRIES', 5, 0, 100),
       retryBaseDelaySeconds: integer(env, 'RETRY_BASE_DELAY_SECONDS', 10, 0, 86_400),
       retryMaxDelaySeconds: integer(env, 'RETRY_MAX_DELAY_SECONDS', 3_600, 0, 604_800),

@@ -150,6 +150,21 @@ as $$
   select exists (select 1 from deferred);
 $$;
 
+-- What a drain leaves behind: jobs ready now, and jobs waiting for a later run time.
+create or replace function public.count_pending_webhook_jobs()
+returns table (ready bigint, scheduled bigint, processing bigint)
+language sql
+stable
+set search_path = public
+as $$
+  select
+    count(*) filter (where j.status = 'queued' and j.run_at <= now()),
+    count(*) filter (where j.status = 'queued' and j.run_at > now()),
+    count(*) filter (where j.status = 'processing')
+  from public.background_jobs j
+  where j.status in ('queued', 'processing');
+$$;
+
 -- Dead letters back to the queue with a fresh retry budget. Without arguments it does nothing:
 -- replaying everything must be asked for (p_all).
 create or replace function public.replay_webhook_jobs(
@@ -220,7 +235,7 @@ create or replace function public.acquire_circuit(
   p_worker text,
   p_probe_timeout_seconds integer default 60
 )
-returns table (allowed boolean, state text, retry_at timestamptz)
+returns table (allowed boolean, state text, retry_at timestamptz, consecutive_failures integer)
 language plpgsql
 set search_path = public
 as $$
@@ -236,15 +251,16 @@ begin
     update public.webhook_circuit_breakers b
        set state = 'half_open', probe_owner = p_worker, updated_at = now()
      where b.name = p_name;
-    return query select true, 'half_open'::text, c.retry_at;
+    return query select true, 'half_open'::text, c.retry_at, c.consecutive_failures;
   elsif c.state = 'open' then
-    return query select false, 'open'::text, c.retry_at;
+    return query select false, 'open'::text, c.retry_at, c.consecutive_failures;
   elsif c.state = 'half_open' then
     return query select c.probe_owner = p_worker, 'half_open'::text,
       case when c.probe_owner = p_worker then null
-           else now() + make_interval(secs => p_probe_timeout_seconds) end;
+           else now() + make_interval(secs => p_probe_timeout_seconds) end,
+      c.consecutive_failures;
   else
-    return query select true, 'closed'::text, null::timestamptz;
+    return query select true, 'closed'::text, null::timestamptz, c.consecutive_failures;
   end if;
 end;
 $$;
@@ -303,6 +319,7 @@ begin
     'public.fail_webhook_job(uuid, text, text, boolean, jsonb, double precision, double precision)',
     'public.defer_webhook_job(uuid, text, timestamptz, text)',
     'public.replay_webhook_jobs(uuid, timestamptz, boolean, boolean)',
+    'public.count_pending_webhook_jobs()',
     'public.acquire_circuit(text, text, integer)',
     'public.report_circuit(text, text, boolean, integer, integer, text)'
   ] loop

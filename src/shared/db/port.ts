@@ -13,6 +13,7 @@ export type SqlFunction =
   | 'fail_webhook_job'
   | 'defer_webhook_job'
   | 'replay_webhook_jobs'
+  | 'count_pending_webhook_jobs'
   | 'acquire_circuit'
   | 'report_circuit'
   | 'get_job_statistics_summary';

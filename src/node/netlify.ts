@@ -1,0 +1,46 @@
+import { loadConfig, type Config, type EnvRecord } from '../shared/config.ts';
+import { ConfigError } from '../shared/errors.ts';
+import { answer } from '../shared/receive/respond.ts';
+import { receiveWebhook, type ReceiveMode } from '../shared/receive/receive.ts';
+import { createRuntime, type Runtime } from './runtime.ts';
+
+interface NetlifyContext {
+  waitUntil?: (promise: Promise<unknown>) => void;
+}
+
+declare const Netlify: { env: { toObject(): EnvRecord } } | undefined;
+
+function readEnv(): EnvRecord {
+  return typeof Netlify !== 'undefined' ? { ...process.env, ...Netlify.env.toObject() } : process.env;
+}
+
+// One runtime per function instance: warm invocations reuse the database pool and client.
+let cached: { config: Config; runtime: Runtime } | null = null;
+
+function logLine(entry: Record<string, unknown>): void {
+  console.log(JSON.stringify({ at: new Date().toISOString(), ...entry }));
+}
+
+/** The Netlify entrypoints' whole body: environment → adapters → the shared receive core. */
+export async function handleNetlifyRequest(request: Request, context: NetlifyContext, mode: ReceiveMode): Promise<Response> {
+  if (!cached) {
+    try {
+      const config = loadConfig(readEnv());
+      cached = { config, runtime: createRuntime(config) };
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      logLine({ msg: 'configuration error', variable: error.variable, error: error.message });
+      return answer(500, request.headers.get('x-github-delivery'), { error: `Configuration error: ${error.message}` });
+    }
+  }
+  const { config, runtime } = cached;
+  return receiveWebhook(request, {
+    config,
+    mode,
+    db: runtime.db,
+    sender: runtime.sender,
+    ...(runtime.kickDrain ? { kickDrain: runtime.kickDrain } : {}),
+    ...(context.waitUntil ? { waitUntil: (p: Promise<unknown>) => context.waitUntil?.(p) } : {}),
+    log: logLine,
+  });
+}

@@ -1,0 +1,133 @@
+import type { Config } from '../config.ts';
+import type { Database } from '../db/port.ts';
+import { errorMessage, NonRetriableError } from '../errors.ts';
+import { forEachBounded } from '../handlers/execute.ts';
+import type { EventSender } from '../inngest/sender.ts';
+import { Circuit, INNGEST_CIRCUIT } from './circuit.ts';
+import { claimJobs, countPendingJobs, failJob } from './jobs.ts';
+import { processJob, type JobOutcome } from './process-job.ts';
+
+export type DrainSettings = Config['drain'];
+
+export interface DrainDeps {
+  db: Database;
+  sender: EventSender;
+  settings: DrainSettings;
+  /** Unique per drain invocation: the lease owner. */
+  worker: string;
+  /** Milliseconds; a fake clock in tests. */
+  now?: () => number;
+  log?: (entry: Record<string, unknown>) => void;
+}
+
+export interface DrainSummary {
+  worker: string;
+  claimed: number;
+  completed: number;
+  retried: number;
+  failed: number;
+  deferred: number;
+  /** Outcomes refused because another drain took the lease over. */
+  lost: number;
+  /** Jobs ready to run that this invocation left for the next one. */
+  remaining: number;
+  scheduled: number;
+  stoppedForDeadline: boolean;
+  elapsedMs: number;
+}
+
+/**
+ * Claims and runs jobs until the queue is empty or the budget could not finish another job.
+ * Every claimed job gets an outcome before the next claim, so nothing is left `processing`
+ * by a drain that ends normally; a crashed drain's leases expire and are claimed again.
+ */
+export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): Promise<DrainSummary> {
+  const now = deps.now ?? (() => Date.now());
+  const started = now();
+  const deadline = started + deps.settings.budgetMs;
+  const circuit = new Circuit(deps.db, INNGEST_CIRCUIT, deps.worker, {
+    failureThreshold: deps.settings.circuitFailureThreshold,
+    cooldownSeconds: deps.settings.circuitCooldownSeconds,
+  });
+  const summary: DrainSummary = {
+    worker: deps.worker,
+    claimed: 0,
+    completed: 0,
+    retried: 0,
+    failed: 0,
+    deferred: 0,
+    lost: 0,
+    remaining: 0,
+    scheduled: 0,
+    stoppedForDeadline: false,
+    elapsedMs: 0,
+  };
+  const tally: Record<JobOutcome['kind'], keyof DrainSummary> = {
+    completed: 'completed',
+    retried: 'retried',
+    failed: 'failed',
+    deferred: 'deferred',
+    lost: 'lost',
+  };
+
+  for (;;) {
+    // Claim only what could finish in the time left, even if every job ran to its timeout.
+    const rounds = Math.floor((deadline - now()) / deps.settings.jobTimeoutMs);
+    const limit = Math.min(request.jobId ? 1 : deps.settings.batchSize, rounds * deps.settings.concurrency);
+    if (limit < 1) {
+      summary.stoppedForDeadline = true;
+      break;
+    }
+    const jobs = await claimJobs(deps.db, {
+      worker: deps.worker,
+      limit,
+      leaseSeconds: deps.settings.leaseSeconds,
+      ...(request.jobId ? { jobId: request.jobId } : {}),
+    });
+    if (jobs.length === 0) break;
+    summary.claimed += jobs.length;
+
+    await forEachBounded(jobs, deps.settings.concurrency, async (job) => {
+      const outcome = await withTimeout(
+        processJob(job, { ...deps, circuit }),
+        deps.settings.jobTimeoutMs,
+        job.id,
+      ).catch(async (error: unknown) => recordCrash(deps, job.id, error));
+      (summary[tally[outcome.kind]] as number) += 1;
+      deps.log?.({ msg: 'job', jobId: job.id, type: job.type, outcome: outcome.kind, ...outcome.detail });
+    });
+    if (request.jobId) break;
+  }
+
+  const pending = await countPendingJobs(deps.db);
+  summary.remaining = pending.ready;
+  summary.scheduled = pending.scheduled;
+  summary.elapsedMs = Math.round(now() - started);
+  return summary;
+}
+
+async function withTimeout<T>(work: Promise<T>, ms: number, jobId: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`job ${jobId} exceeded the ${ms} ms job timeout`)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** An unexpected error (or timeout) still ends in an outcome: a retryable failure. */
+async function recordCrash(deps: DrainDeps, jobId: string, error: unknown): Promise<JobOutcome> {
+  const attempt = await failJob(deps.db, {
+    jobId,
+    worker: deps.worker,
+    error: errorMessage(error),
+    retryable: !(error instanceof NonRetriableError),
+    baseDelaySeconds: deps.settings.retryBaseDelaySeconds,
+    maxDelaySeconds: deps.settings.retryMaxDelaySeconds,
+  }).catch(() => null);
+  if (!attempt) return { kind: 'lost', detail: { error: errorMessage(error) } };
+  return { kind: attempt.status === 'failed' ? 'failed' : 'retried', detail: { error: errorMessage(error) } };
+}

@@ -1,0 +1,23 @@
+// Supabase Edge Function (Deno): drains background_jobs within the function's budget.
+// Deployed with --no-verify-jwt; the handler checks `Authorization: Bearer` itself.
+import { loadConfig } from '../../../src/shared/config.ts';
+import { ConfigError } from '../../../src/shared/errors.ts';
+import { createPostgresDatabase } from '../../../src/shared/db/postgres.ts';
+import { createDrainHandler } from '../../../src/shared/drain/service.ts';
+import { senderFromConfig } from '../../../src/shared/inngest/from-config.ts';
+
+const config = loadConfig(Deno.env.toObject());
+if (config.database.kind !== 'postgres') {
+  // Supabase always provides SUPABASE_DB_URL to Edge Functions; elsewhere set DATABASE_URL.
+  throw new ConfigError('SUPABASE_DB_URL', 'is required (or DATABASE_URL): the drain talks to Postgres directly');
+}
+
+const handler = createDrainHandler(config, {
+  db: createPostgresDatabase(config.database.url, { max: 4 }),
+  sender: senderFromConfig(config),
+  log: (entry) => console.log(JSON.stringify({ at: new Date().toISOString(), ...entry })),
+});
+
+// PROCESS_WEBHOOK_PORT is for running the function outside Supabase (tests, self-hosting).
+const port = Deno.env.get('PROCESS_WEBHOOK_PORT');
+Deno.serve(port ? { port: Number(port), hostname: '127.0.0.1' } : {}, handler);
