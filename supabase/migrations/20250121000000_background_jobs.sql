@@ -14,37 +14,62 @@ $$;
 -- ---------------------------------------------------------------------------------------------
 -- Host-app tables: created only if absent, so we never alter a real app's definitions.
 -- ---------------------------------------------------------------------------------------------
-create table if not exists public.repositories (
-  id uuid primary key default gen_random_uuid(),
-  github_id bigint unique,
-  full_name text not null unique,
-  created_at timestamptz not null default now()
-);
+do $$
+begin
+  -- Tables we create are ours to lock down: on Supabase, new public tables are otherwise open
+  -- to anon and authenticated. A host app's existing tables keep their own policies.
+  if to_regclass('public.repositories') is null then
+    create table public.repositories (
+      id uuid primary key default gen_random_uuid(),
+      github_id bigint unique,
+      full_name text not null unique,
+      created_at timestamptz not null default now()
+    );
+    alter table public.repositories enable row level security;
+    revoke all on public.repositories from public, anon, authenticated;
+  end if;
 
-create table if not exists public.workspaces (
-  id uuid primary key default gen_random_uuid(),
-  name text not null default '',
-  is_active boolean not null default true,
-  created_at timestamptz not null default now()
-);
+  if to_regclass('public.workspaces') is null then
+    create table public.workspaces (
+      id uuid primary key default gen_random_uuid(),
+      name text not null default '',
+      is_active boolean not null default true,
+      created_at timestamptz not null default now()
+    );
+    alter table public.workspaces enable row level security;
+    revoke all on public.workspaces from public, anon, authenticated;
+  end if;
+
+  if to_regclass('public.workspace_repositories') is null then
+    create table public.workspace_repositories (
+      workspace_id uuid not null references public.workspaces (id) on delete cascade,
+      repository_id uuid not null references public.repositories (id) on delete cascade,
+      created_at timestamptz not null default now(),
+      primary key (workspace_id, repository_id)
+    );
+    alter table public.workspace_repositories enable row level security;
+    revoke all on public.workspace_repositories from public, anon, authenticated;
+  end if;
+
+  if to_regclass('public.workspace_metrics_cache') is null then
+    create table public.workspace_metrics_cache (
+      workspace_id uuid primary key references public.workspaces (id) on delete cascade,
+      is_stale boolean not null default false,
+      stale_since timestamptz,
+      updated_at timestamptz not null default now()
+    );
+    alter table public.workspace_metrics_cache enable row level security;
+    revoke all on public.workspace_metrics_cache from public, anon, authenticated;
+  end if;
+end
+$$;
+grant all on public.repositories, public.workspaces, public.workspace_repositories,
+  public.workspace_metrics_cache to service_role;
+
 -- Counting honours is_active; an older host schema may lack it.
 alter table public.workspaces add column if not exists is_active boolean not null default true;
-
-create table if not exists public.workspace_repositories (
-  workspace_id uuid not null references public.workspaces (id) on delete cascade,
-  repository_id uuid not null references public.repositories (id) on delete cascade,
-  created_at timestamptz not null default now(),
-  primary key (workspace_id, repository_id)
-);
 create index if not exists workspace_repositories_repository_idx
   on public.workspace_repositories (repository_id);
-
-create table if not exists public.workspace_metrics_cache (
-  workspace_id uuid primary key references public.workspaces (id) on delete cascade,
-  is_stale boolean not null default false,
-  stale_since timestamptz,
-  updated_at timestamptz not null default now()
-);
 
 do $$
 begin
@@ -61,6 +86,8 @@ begin
             stale_since = coalesce(c.stale_since, excluded.stale_since),
             updated_at = now();
     $body$;
+    revoke execute on function public.mark_workspace_cache_stale(uuid) from public, anon, authenticated;
+    grant execute on function public.mark_workspace_cache_stale(uuid) to service_role;
   end if;
 end
 $$;

@@ -1,28 +1,35 @@
 import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
 import { migratePostgres } from '../../src/node/migrations.ts';
-import { TEMPLATE_DATABASE, adminUrl, withDatabase } from './pg-urls.ts';
+import { adminUrl, withDatabase } from './pg-urls.ts';
 
 /**
  * Real Postgres: migrate one template database with the real Supabase CLI (about 2 s), then every
  * test file clones it (CREATE DATABASE … TEMPLATE), so each file gets its own database through the
  * real migration files without paying for the CLI again.
  */
-export default async function setup(project: TestProject): Promise<void> {
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const base = process.env.DATABASE_URL;
   if (!base) {
     console.log('[tests] DATABASE_URL is not set: running on PGlite; multi-connection tests are skipped.');
-    return;
+    return async () => {};
   }
+  // One template per run, so two runs on one server never drop each other's template.
+  const template = `webhook_router_template_${process.pid}`;
   const admin = postgres(adminUrl(base), { max: 1, onnotice: () => {} });
   try {
-    await admin.unsafe(`drop database if exists ${TEMPLATE_DATABASE} with (force)`);
-    await admin.unsafe(`create database ${TEMPLATE_DATABASE}`);
+    await admin.unsafe(`drop database if exists ${template} with (force)`);
+    await admin.unsafe(`create database ${template}`);
   } finally {
     await admin.end();
   }
-  await migratePostgres(withDatabase(base, TEMPLATE_DATABASE));
-  project.provide('templateDatabase', TEMPLATE_DATABASE);
+  await migratePostgres(withDatabase(base, template));
+  project.provide('templateDatabase', template);
+  return async () => {
+    const cleanup = postgres(adminUrl(base), { max: 1, onnotice: () => {} });
+    await cleanup.unsafe(`drop database if exists ${template} with (force)`).catch(() => {});
+    await cleanup.end();
+  };
 }
 
 declare module 'vitest' {

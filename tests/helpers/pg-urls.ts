@@ -1,5 +1,3 @@
-export const TEMPLATE_DATABASE = 'webhook_router_template';
-
 export function withDatabase(url: string, database: string): string {
   const u = new URL(url);
   u.pathname = `/${database}`;

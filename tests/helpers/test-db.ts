@@ -20,8 +20,8 @@ export const onPostgres = Boolean(process.env.DATABASE_URL);
 /** Why multi-connection tests are skipped on PGlite (printed once per file that skips). */
 export const PGLITE_SKIP_REASON = 'needs several connections; PGlite has one (set DATABASE_URL to run it)';
 
-export function reportSkip(what: string): void {
-  if (!onPostgres) console.warn(`[skip] ${what}: ${PGLITE_SKIP_REASON}`);
+export function reportSkip(what: string, reason = PGLITE_SKIP_REASON): void {
+  if (!onPostgres) console.warn(`[skip] ${what}: ${reason}`);
 }
 
 /** A database of its own for one test file: a clone of the migrated template, or a fresh PGlite. */

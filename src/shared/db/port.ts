@@ -16,7 +16,12 @@ export type SqlFunction =
   | 'count_pending_webhook_jobs'
   | 'acquire_circuit'
   | 'report_circuit'
-  | 'get_job_statistics_summary';
+  | 'get_job_statistics_summary'
+  | 'webhook_stats_repositories'
+  | 'webhook_stats_routes'
+  | 'webhook_stats_recent_failures'
+  | 'replay_webhook_delivery'
+  | 'webhook_recorded_deliveries';
 
 export type SqlArgs = Readonly<Record<string, unknown>>;
 

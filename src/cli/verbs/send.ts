@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { sign } from '@octokit/webhooks-methods';
+import { parseRepo, parseVerbArgs, UsageError } from '../args.ts';
+import { readStackFile, signingSecret, type Verb } from '../context.ts';
+import { exampleActions, examplePayload } from '../examples.ts';
+import { stableGithubId } from './seed.ts';
+
+const HYBRID_PATH = '/.netlify/functions/api-workspaces-webhook-hybrid';
+
+export const send: Verb = {
+  usage: `webhook-router send <event> [--action A] [--repo owner/name] [--payload file.json] [--url URL] [--delivery GUID] [--form]
+
+Signs a delivery with GITHUB_WEBHOOK_SECRET (or the running local stack's development secret) and
+POSTs it, by default to the local hybrid receiver. Without --payload the body is a real example of
+<event> from @octokit/webhooks-examples with its repository rewritten to --repo. Prints the answer.`,
+  async run(argv, ctx) {
+    const { values, positionals } = parseVerbArgs(
+      argv,
+      {
+        action: { type: 'string' },
+        repo: { type: 'string' },
+        payload: { type: 'string' },
+        url: { type: 'string' },
+        delivery: { type: 'string' },
+        form: { type: 'boolean' },
+      },
+      true,
+    );
+    const [event, ...extra] = positionals;
+    if (!event) throw new UsageError('<event> is required, e.g. push, pull_request, issues, repository, ping');
+    if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
+
+    let payload: Record<string, unknown>;
+    if (values.payload) {
+      try {
+        payload = JSON.parse(await readFile(values.payload, 'utf8'));
+      } catch (error) {
+        throw new UsageError(`--payload ${values.payload}: ${(error as Error).message}`);
+      }
+    } else {
+      const example = examplePayload(event, values.action);
+      if (!example) {
+        const actions = exampleActions(event);
+        throw new UsageError(
+          actions.length && values.action
+            ? `no ${event} example with action "${values.action}"; try one of: ${actions.join(', ')}`
+            : `no example payload for event "${event}"; pass --payload file.json`,
+        );
+      }
+      payload = example;
+    }
+    if (values.repo) {
+      const repo = parseRepo(values.repo);
+      const repository = (payload.repository ?? {}) as Record<string, unknown>;
+      payload.repository = {
+        ...repository,
+        id: stableGithubId(repo.fullName),
+        name: repo.name,
+        full_name: repo.fullName,
+        owner: { ...((repository.owner as object) ?? {}), login: repo.owner },
+      };
+    }
+
+    const secret = signingSecret(ctx);
+    if (!secret) throw new UsageError('GITHUB_WEBHOOK_SECRET is not set and no local stack is running to lend its development secret');
+    const url = values.url ?? `${readStackFile()?.url ?? `http://127.0.0.1:${ctx.env.PORT ?? 8888}`}${HYBRID_PATH}`;
+    try {
+      new URL(url);
+    } catch {
+      throw new UsageError(`--url must be a URL, got "${url}"`);
+    }
+    const json = JSON.stringify(payload);
+    const body = values.form ? `payload=${encodeURIComponent(json)}` : json;
+    const delivery = values.delivery ?? randomUUID();
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': values.form ? 'application/x-www-form-urlencoded' : 'application/json',
+          'x-github-event': event,
+          'x-github-delivery': delivery,
+          'x-hub-signature-256': await sign(secret, body),
+          'user-agent': 'GitHub-Hookshot/webhook-router-cli',
+        },
+        body,
+      });
+    } catch (error) {
+      ctx.err(`error: could not reach ${url}: ${(error as Error).cause ?? (error as Error).message}`);
+      return 1;
+    }
+    const text = await response.text();
+    ctx.out(`${response.status} ${event} delivery ${delivery}`);
+    ctx.out(text);
+    return response.status < 400 ? 0 : 1;
+  },
+};

@@ -1,0 +1,31 @@
+import { parseDuration, parseVerbArgs } from '../args.ts';
+import type { Verb } from '../context.ts';
+import { formatTable } from '../table.ts';
+
+export const stats: Verb = {
+  usage: `webhook-router stats [--since 24h] [--json]
+
+Job counts per type and status with average and p95 duration, inline vs queued deliveries, the
+most active repositories and recent failures, over the window given by --since (default 24h).`,
+  async run(argv, ctx) {
+    const { values } = parseVerbArgs(argv, { since: { type: 'string' }, json: { type: 'boolean' } });
+    const since = new Date(Date.now() - parseDuration(values.since ?? '24h', '--since')).toISOString();
+    const { db } = await ctx.database();
+    const [jobs, routes, repositories, failures] = await Promise.all([
+      db.call('get_job_statistics_summary', { p_since: since }),
+      db.call('webhook_stats_routes', { p_since: since }),
+      db.call('webhook_stats_repositories', { p_since: since, p_limit: 10 }),
+      db.call('webhook_stats_recent_failures', { p_since: since, p_limit: 20 }),
+    ]);
+    if (values.json) {
+      ctx.out(JSON.stringify({ since, jobs, routes, repositories, failures }, null, 2));
+      return 0;
+    }
+    ctx.out(`since ${since}\n`);
+    ctx.out(`Jobs by type\n${formatTable(jobs)}\n`);
+    ctx.out(`Deliveries by route (inline vs queued)\n${formatTable(routes)}\n`);
+    ctx.out(`Most active repositories\n${formatTable(repositories)}\n`);
+    ctx.out(`Recent failures\n${formatTable(failures)}`);
+    return 0;
+  },
+};

@@ -1,0 +1,317 @@
+// The real process-webhook Edge Function, started under Deno as a child process, against a
+// per-file Postgres database and a local Inngest stand-in.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedRepository } from '../../src/node/seed.ts';
+import { eventId, METRICS_AGGREGATE_EVENT, REPOSITORY_CHANGED_EVENT } from '../../src/shared/inngest/events.ts';
+import { newDeliveryId, payloadFor, signedRequest } from '../helpers/deliveries.ts';
+import { harness } from '../helpers/receive-harness.ts';
+import { createTestDatabase, onPostgres, reportSkip, type TestDatabase } from '../helpers/test-db.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const DENO = 'node_modules/.bin/deno';
+const DENO_ARGS = [
+  'run',
+  '--allow-net',
+  '--allow-env',
+  '--allow-read',
+  '--config',
+  'supabase/functions/process-webhook/deno.json',
+  'supabase/functions/process-webhook/index.ts',
+];
+const SECRET = 'edge-test-drain-secret';
+const EVENT_KEY = 'test-key';
+const START_TIMEOUT_MS = 20_000;
+
+/** Only what Deno needs from the parent: nothing else (INNGEST_*, DATABASE_URL) may leak in. */
+function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = { NO_COLOR: '1' };
+  if (process.env.PATH) env.PATH = process.env.PATH;
+  if (process.env.HOME) env.HOME = process.env.HOME;
+  return env;
+}
+
+async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+type StandInRequest = { method: string; path: string; contentType: string | undefined; body: unknown };
+
+/** A local Inngest: records every request and accepts it the way the SDK requires. */
+async function startInngestStandIn(): Promise<{ server: Server; url: string; received: StandInRequest[] }> {
+  const received: StandInRequest[] = [];
+  const server = createServer((req: IncomingMessage, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // Recorded as text.
+      }
+      received.push({ method: req.method ?? '', path: req.url ?? '', contentType: req.headers['content-type'], body });
+      const ids = Array.isArray(body) ? body.map((_, i) => `stand-in-${received.length}-${i}`) : [];
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ids, status: 200 }));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  return { server, url: `http://127.0.0.1:${port}`, received };
+}
+
+type Exit = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string };
+
+/** Runs the function to completion (it is expected to stop by itself); killed after `timeoutMs`. */
+function runToExit(env: Record<string, string>, timeoutMs = 25_000): Promise<Exit> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(DENO, DENO_ARGS, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+describe('process-webhook refuses to start with a bad configuration', () => {
+  // No database connection is made here, so these run on PGlite too.
+  it('without DATABASE_URL or SUPABASE_DB_URL: non-zero exit naming SUPABASE_DB_URL', async () => {
+    const exit = await runToExit({ ...baseEnv(), PROCESS_WEBHOOK_SECRET: SECRET, PROCESS_WEBHOOK_PORT: String(await freePort()) });
+    expect(exit.signal, exit.stderr).toBeNull();
+    expect(exit.code, exit.stderr).not.toBe(0);
+    expect(exit.stderr).toMatch(/SUPABASE_DB_URL/);
+  });
+
+  it('with WORKSPACE_THRESHOLD=abc: non-zero exit naming WORKSPACE_THRESHOLD', async () => {
+    const exit = await runToExit({
+      ...baseEnv(),
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:1/unused',
+      PROCESS_WEBHOOK_SECRET: SECRET,
+      PROCESS_WEBHOOK_PORT: String(await freePort()),
+      WORKSPACE_THRESHOLD: 'abc',
+    });
+    expect(exit.signal, exit.stderr).toBeNull();
+    expect(exit.code, exit.stderr).not.toBe(0);
+    expect(exit.stderr).toMatch(/WORKSPACE_THRESHOLD/);
+    expect(exit.stderr).toMatch(/abc/);
+  });
+});
+
+describe('process-webhook under Deno (real Postgres)', () => {
+  reportSkip('Edge Function under Deno', 'the Deno process connects over TCP; PGlite is in-process (set DATABASE_URL to run it)');
+
+  let t: TestDatabase;
+  let inngest: Awaited<ReturnType<typeof startInngestStandIn>>;
+  let child: ChildProcess | undefined;
+  let childExit: Promise<void> | undefined;
+  let output = '';
+  let base = '';
+  let repoSeq = 0;
+
+  async function repoIn(n: number) {
+    repoSeq += 1;
+    const repo = { fullName: `edge/repo-${repoSeq}`, githubId: 700_000 + repoSeq };
+    return { ...repo, ...(await seedRepository(t.query, { ...repo, workspaces: n })) };
+  }
+
+  async function jobStatus(id: string): Promise<string | undefined> {
+    const [row] = await t.query('select status from background_jobs where id = $1', [id]);
+    return row?.status as string | undefined;
+  }
+
+  function drainRequest(init: { method?: string; authorization?: string; body?: unknown } = {}): Promise<Response> {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (init.authorization) headers.authorization = init.authorization;
+    const method = init.method ?? 'POST';
+    return fetch(base, {
+      method,
+      headers,
+      ...(method === 'POST' ? { body: JSON.stringify(init.body ?? {}) } : {}),
+      signal: AbortSignal.timeout(20_000),
+    });
+  }
+
+  beforeAll(async () => {
+    if (!onPostgres) return;
+    t = await createTestDatabase();
+    inngest = await startInngestStandIn();
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}/`;
+    const proc = spawn(DENO, DENO_ARGS, {
+      cwd: ROOT,
+      env: {
+        ...baseEnv(),
+        DATABASE_URL: t.url as string,
+        PROCESS_WEBHOOK_SECRET: SECRET,
+        PROCESS_WEBHOOK_PORT: String(port),
+        INNGEST_EVENT_KEY: EVENT_KEY,
+        INNGEST_BASE_URL: inngest.url,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child = proc;
+    let exited = false;
+    childExit = new Promise((resolve) => proc.once('close', () => ((exited = true), resolve())));
+    proc.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+
+    // Deno's first start may type-check and compile; poll until the port answers.
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    for (;;) {
+      if (exited) throw new Error(`the Edge Function exited during start:\n${output}`);
+      try {
+        const response = await fetch(base, { method: 'GET', signal: AbortSignal.timeout(1_000) });
+        await response.body?.cancel();
+        break;
+      } catch {
+        if (Date.now() > deadline) throw new Error(`the Edge Function did not answer within ${START_TIMEOUT_MS} ms:\n${output}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  });
+
+  afterAll(async () => {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child?.kill('SIGKILL'), 5_000);
+      await childExit;
+      clearTimeout(killer);
+    }
+    if (inngest) await new Promise<void>((resolve) => inngest.server.close(() => resolve()));
+    await t?.close();
+  });
+
+  it.skipIf(!onPostgres)('401 without Authorization, and a queued job stays queued', async () => {
+    const repo = await repoIn(1);
+    const h = harness(t.db);
+    const payload = payloadFor('issues', repo, (p) => p.action === 'opened');
+    const queued = await h.receive(await signedRequest({ event: 'issues', payload }));
+    expect(queued.status).toBe(202);
+    const jobId = queued.body.jobId as string;
+
+    const response = await drainRequest({ body: { jobId } });
+    expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({ ok: false });
+    expect(await jobStatus(jobId)).toBe('queued');
+  });
+
+  it.skipIf(!onPostgres)('401 with a wrong bearer token', async () => {
+    const response = await drainRequest({ authorization: `Bearer ${SECRET}-wrong` });
+    expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({ ok: false });
+    const [row] = await t.query(`select count(*)::int as n from background_jobs where status <> 'queued'`, []);
+    expect(row?.n).toBe(0);
+  });
+
+  it.skipIf(!onPostgres)('405 with Allow: POST for GET', async () => {
+    const response = await drainRequest({ method: 'GET', authorization: `Bearer ${SECRET}` });
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe('POST');
+    await response.body?.cancel();
+  });
+
+  it.skipIf(!onPostgres)('200 with a JSON summary for {} and the right bearer token', async () => {
+    const response = await drainRequest({ authorization: `Bearer ${SECRET}`, body: {} });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/application\/json/);
+    const summary = await response.json();
+    expect(summary).toMatchObject({ ok: true, failed: 0, lost: 0, remaining: 0, stoppedForDeadline: false });
+    expect(summary.worker).toMatch(/^drain-/);
+    expect(summary.completed).toBe(summary.claimed);
+    const [row] = await t.query(`select count(*)::int as n from background_jobs where status in ('queued', 'processing')`, []);
+    expect(row?.n).toBe(0);
+  });
+
+  it.skipIf(!onPostgres)('drains queued jobs by id and then all: events reach Inngest, caches go stale', async () => {
+    inngest.received.length = 0;
+    const repo = await repoIn(12);
+    const h = harness(t.db);
+
+    const repoDelivery = newDeliveryId();
+    const repoAnswer = await h.receive(
+      await signedRequest({ event: 'repository', payload: payloadFor('repository', repo), delivery: repoDelivery }),
+    );
+    // A quick event, queued because 12 workspaces exceed the threshold of 10.
+    expect(repoAnswer.status).toBe(202);
+    expect(repoAnswer.body).toMatchObject({ route: 'queued', workspaces: 12 });
+    const prDelivery = newDeliveryId();
+    const prPayload = payloadFor('pull_request', repo, (p) => p.action === 'opened');
+    const prAnswer = await h.receive(await signedRequest({ event: 'pull_request', payload: prPayload, delivery: prDelivery }));
+    expect(prAnswer.status).toBe(202);
+    const repoJob = repoAnswer.body.jobId as string;
+    const prJob = prAnswer.body.jobId as string;
+    expect(h.sender.sent).toHaveLength(0);
+
+    const byId = await drainRequest({ authorization: `Bearer ${SECRET}`, body: { jobId: repoJob } });
+    expect(byId.status).toBe(200);
+    expect(await byId.json()).toMatchObject({ ok: true, claimed: 1, completed: 1, failed: 0, remaining: 1 });
+    expect(await jobStatus(repoJob)).toBe('completed');
+    expect(await jobStatus(prJob)).toBe('queued');
+
+    const all = await drainRequest({ authorization: `Bearer ${SECRET}`, body: {} });
+    expect(all.status).toBe(200);
+    expect(await all.json()).toMatchObject({ ok: true, claimed: 1, completed: 1, failed: 0, remaining: 0 });
+    expect(await jobStatus(prJob)).toBe('completed');
+
+    const [repoRow] = await t.query('select result from background_jobs where id = $1', [repoJob]);
+    expect(repoRow?.result).toMatchObject({ workspaces: 12, eventsSent: 12, deliveryIds: [repoDelivery] });
+
+    // What the function sent: POST /e/test-key with JSON arrays of events.
+    expect(inngest.received.length).toBeGreaterThan(0);
+    for (const request of inngest.received) {
+      expect(request.method).toBe('POST');
+      expect(request.path).toBe(`/e/${EVENT_KEY}`);
+      expect(request.contentType).toMatch(/application\/json/);
+      expect(Array.isArray(request.body)).toBe(true);
+    }
+    const events = inngest.received.flatMap((r) => r.body as { name: string; id: string; data: Record<string, unknown> }[]);
+    const changed = events.filter((e) => e.name === REPOSITORY_CHANGED_EVENT);
+    const aggregate = events.filter((e) => e.name === METRICS_AGGREGATE_EVENT);
+    expect(changed).toHaveLength(12);
+    expect(aggregate).toHaveLength(12);
+    expect(events).toHaveLength(24);
+
+    const idsFor = (source: string, name: string) =>
+      Promise.all(repo.workspaceIds.map((workspaceId) => eventId({ source, workspaceId, name })));
+    expect(changed.map((e) => e.id).sort()).toEqual((await idsFor(repoDelivery, REPOSITORY_CHANGED_EVENT)).sort());
+    expect(aggregate.map((e) => e.id).sort()).toEqual((await idsFor(prDelivery, METRICS_AGGREGATE_EVENT)).sort());
+    expect(changed.map((e) => e.data.workspaceId).sort()).toEqual([...repo.workspaceIds].sort());
+    expect(aggregate.map((e) => e.data.workspaceId).sort()).toEqual([...repo.workspaceIds].sort());
+    for (const event of changed) {
+      expect(event.data).toMatchObject({ repository: repo.fullName, repositoryId: repo.githubId, deliveryIds: [repoDelivery] });
+    }
+    for (const event of aggregate) {
+      expect(event.data).toMatchObject({ reason: 'pull_request', action: 'opened', repository: repo.fullName });
+    }
+
+    const stale = await t.query(
+      'select workspace_id::text as id from workspace_metrics_cache where is_stale and workspace_id = any($1::uuid[])',
+      [repo.workspaceIds],
+    );
+    expect(stale.map((r) => r.id).sort()).toEqual([...repo.workspaceIds].sort());
+  });
+});

@@ -1,0 +1,195 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createPostgresDatabase } from '../../../src/shared/db/postgres.ts';
+import { drain } from '../../../src/shared/drain/drain.ts';
+import { claimJobs, completeJob, deferJob, failJob } from '../../../src/shared/drain/jobs.ts';
+import {
+  drainSettings,
+  insertJobs,
+  jobRow,
+  logSink,
+  newWorker,
+  repoIn,
+  resetQueue,
+  runDrain,
+  statusCounts,
+  stubSender,
+  type TestRepo,
+} from '../../helpers/drain.ts';
+import { createTestDatabase, onPostgres, reportSkip, type TestDatabase } from '../../helpers/test-db.ts';
+
+let t: TestDatabase;
+let repo: TestRepo;
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  repo = await repoIn(t.query, 1, 'claim');
+});
+afterAll(async () => {
+  await t?.close();
+});
+beforeEach(async () => {
+  await resetQueue(t.query);
+});
+
+const lease = { leaseSeconds: 60 };
+
+describe('concurrent drains', () => {
+  reportSkip('4 concurrent drains over 1,000 jobs');
+  it.skipIf(!onPostgres)('4 drains over 1,000 jobs complete every job exactly once', async () => {
+    const ids = await insertJobs(t.query, { repo, count: 1000, event: 'issues' });
+    expect(new Set(ids).size).toBe(1000);
+
+    // Four pools, as four Edge Function invocations would have: no connection is shared.
+    const pools = Array.from({ length: 4 }, () => createPostgresDatabase(t.url as string, { max: 4 }));
+    const sinks = pools.map(() => logSink());
+    const settings = drainSettings({ batchSize: 50, concurrency: 4 });
+    try {
+      const summaries = await Promise.all(
+        pools.map((db, i) => drain({ db, sender: stubSender(), settings, worker: `drain-${i}`, log: sinks[i]!.log })),
+      );
+
+      const handled = sinks.flatMap((s) => s.jobs());
+      const handledIds = handled.map((e) => String(e.jobId));
+      expect(handledIds).toHaveLength(1000);
+      expect(new Set(handledIds).size).toBe(1000);
+      expect(new Set(handledIds)).toEqual(new Set(ids));
+      expect(handled.every((e) => e.outcome === 'completed')).toBe(true);
+      // Every drain took part: the claims really ran side by side.
+      for (const sink of sinks) expect(sink.jobs().length).toBeGreaterThan(0);
+      expect(summaries.reduce((n, s) => n + s.claimed, 0)).toBe(1000);
+      expect(summaries.reduce((n, s) => n + s.completed, 0)).toBe(1000);
+      expect(summaries.every((s) => s.lost === 0 && s.failed === 0 && s.retried === 0)).toBe(true);
+
+      const [row] = await t.query(
+        `select count(*) filter (where status = 'completed' and completed_at is not null and locked_by is null)::int as done,
+                count(*) filter (where retry_count <> 0)::int as retried,
+                count(*)::int as total
+         from public.background_jobs`,
+        [],
+      );
+      expect(row).toEqual({ done: 1000, retried: 0, total: 1000 });
+    } finally {
+      await Promise.all(pools.map((p) => p.close()));
+    }
+  });
+});
+
+describe('claim order', () => {
+  it('claims by priority, then run_at; a job due in the future is not claimed', async () => {
+    const [lowOld] = await insertJobs(t.query, { repo, count: 1, priority: 30, runAtOffsetSeconds: -600 });
+    const [highNewer] = await insertJobs(t.query, { repo, count: 1, priority: 10, runAtOffsetSeconds: -60 });
+    const [highOlder] = await insertJobs(t.query, { repo, count: 1, priority: 10, runAtOffsetSeconds: -300 });
+    const [future] = await insertJobs(t.query, { repo, count: 1, priority: 1, runAtOffsetSeconds: 3600 });
+
+    const worker = newWorker();
+    const order: string[] = [];
+    for (let i = 0; i < 4; i += 1) {
+      const claimed = await claimJobs(t.db, { worker, limit: 1, ...lease });
+      order.push(...claimed.map((j) => j.id));
+    }
+    expect(order).toEqual([highOlder, highNewer, lowOld]);
+    expect(await jobRow(t.query, future!)).toMatchObject({ status: 'queued', locked_by: null });
+    for (const id of order) {
+      expect(await jobRow(t.query, id)).toMatchObject({ status: 'processing', locked_by: worker });
+    }
+  });
+
+  it('a limit takes the first jobs in that order', async () => {
+    const low = await insertJobs(t.query, { repo, count: 3, priority: 30 });
+    const high = await insertJobs(t.query, { repo, count: 2, priority: 10 });
+    const claimed = await claimJobs(t.db, { worker: newWorker(), limit: 2, ...lease });
+    expect(new Set(claimed.map((j) => j.id))).toEqual(new Set(high));
+    expect((await statusCounts(t.query)).queued).toBe(low.length);
+  });
+
+  it('{jobId} claims only that job, and only while it is claimable', async () => {
+    const ids = await insertJobs(t.query, { repo, count: 3, priority: 10 });
+    const [future] = await insertJobs(t.query, { repo, count: 1, priority: 10, runAtOffsetSeconds: 3600 });
+    const target = ids[2]!;
+    const worker = newWorker();
+
+    const claimed = await claimJobs(t.db, { worker, limit: 10, jobId: target, ...lease });
+    expect(claimed.map((j) => j.id)).toEqual([target]);
+    expect(await statusCounts(t.query)).toEqual({ processing: 1, queued: 3 });
+
+    // Already held, or not due yet: nothing.
+    expect(await claimJobs(t.db, { worker: newWorker(), limit: 10, jobId: target, ...lease })).toEqual([]);
+    expect(await claimJobs(t.db, { worker: newWorker(), limit: 10, jobId: future!, ...lease })).toEqual([]);
+  });
+
+  it('drain({jobId}) runs that job and leaves the others queued', async () => {
+    const ids = await insertJobs(t.query, { repo, count: 3 });
+    const summary = await runDrain({ db: t.db, sender: stubSender() }, { jobId: ids[1]! });
+    expect(summary).toMatchObject({ claimed: 1, completed: 1, remaining: 2 });
+    expect((await jobRow(t.query, ids[1]!)).status).toBe('completed');
+    expect((await jobRow(t.query, ids[0]!)).status).toBe('queued');
+    expect((await jobRow(t.query, ids[2]!)).status).toBe('queued');
+  });
+});
+
+describe('leases', () => {
+  it('an expired lease is claimed by another worker as a new attempt; the late worker is refused', async () => {
+    const [id] = await insertJobs(t.query, { repo, count: 1 });
+    const late = newWorker('late');
+    const next = newWorker('next');
+    expect((await claimJobs(t.db, { worker: late, limit: 1, ...lease })).map((j) => j.id)).toEqual([id]);
+    // While the lease holds nobody else gets it.
+    expect(await claimJobs(t.db, { worker: next, limit: 1, ...lease })).toEqual([]);
+
+    await t.query(`update public.background_jobs set locked_until = now() - interval '1 second' where id = $1`, [id]);
+    const reclaimed = await claimJobs(t.db, { worker: next, limit: 1, ...lease });
+    expect(reclaimed.map((j) => j.id)).toEqual([id]);
+    const row = await jobRow(t.query, id!);
+    expect(row).toMatchObject({ status: 'processing', locked_by: next, retry_count: 1 });
+    expect(row.error).toMatch(/lease expired/);
+    expect(row.error).toContain(late);
+    expect(reclaimed[0]!.retry_count).toBe(1);
+
+    // The late worker's outcomes are refused: the job is not its to finish.
+    expect(await completeJob(t.db, id!, late, { late: true })).toBe(false);
+    const refused = await failJob(t.db, {
+      jobId: id!,
+      worker: late,
+      error: 'late failure',
+      retryable: true,
+      baseDelaySeconds: 10,
+      maxDelaySeconds: 3600,
+    });
+    expect(refused).toBeNull();
+    expect(await deferJob(t.db, id!, late, new Date(Date.now() + 60_000), 'late defer')).toBe(false);
+    expect(await jobRow(t.query, id!)).toMatchObject({ status: 'processing', locked_by: next, retry_count: 1, result: null });
+
+    expect(await completeJob(t.db, id!, next, { ok: true })).toBe(true);
+    expect(await jobRow(t.query, id!)).toMatchObject({ status: 'completed', result: { ok: true }, locked_by: null });
+  });
+
+  it('an expired lease with no retries left goes to the dead letter instead of running again', async () => {
+    const [id] = await insertJobs(t.query, { repo, count: 1, maxRetries: 0 });
+    await claimJobs(t.db, { worker: newWorker(), limit: 1, ...lease });
+    await t.query(`update public.background_jobs set locked_until = now() - interval '1 second' where id = $1`, [id]);
+    expect(await claimJobs(t.db, { worker: newWorker(), limit: 1, ...lease })).toEqual([]);
+    const row = await jobRow(t.query, id!);
+    expect(row).toMatchObject({ status: 'failed', retry_count: 1, locked_by: null });
+    expect(row.failed_at).not.toBeNull();
+    expect(row.error).toMatch(/lease expired/);
+  });
+
+  it('a drain counts a job whose outcome another worker took over as lost', async () => {
+    const [id] = await insertJobs(t.query, { repo, count: 1 });
+    const worker = newWorker();
+    const sink = logSink();
+    // The sender is not called for issues; take the lease away while the job is running instead.
+    const db = {
+      async call<Row>(fn: Parameters<typeof t.db.call>[0], args: Parameters<typeof t.db.call>[1]): Promise<Row[]> {
+        if (fn === 'complete_webhook_job') {
+          await t.query(`update public.background_jobs set locked_by = 'thief' where id = $1`, [id]);
+        }
+        return t.db.call<Row>(fn, args);
+      },
+    };
+    const summary = await drain({ db, sender: stubSender(), settings: drainSettings(), worker, log: sink.log });
+    expect(summary).toMatchObject({ claimed: 1, completed: 0, lost: 1 });
+    expect(sink.jobs()).toEqual([expect.objectContaining({ jobId: id, outcome: 'lost' })]);
+    expect(await jobRow(t.query, id!)).toMatchObject({ status: 'processing', locked_by: 'thief' });
+  });
+});
