@@ -23,6 +23,8 @@ export type Verb = {
 export interface StackFile {
   pid: number;
   url: string;
+  /** False while the stack is still opening its database. */
+  ready: boolean;
   devSecret: string | null;
   adminToken: string;
   database: 'postgres' | 'pglite';
@@ -42,6 +44,17 @@ export function readStackFile(): StackFile | null {
 }
 
 /** The secret deliveries are signed with: the configured one, else the running stack's dev secret. */
+/** The running stack once it serves requests; null when none runs (or it stopped booting). */
+export async function waitForStack(timeoutMs = 60_000): Promise<StackFile | null> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const stack = readStackFile();
+    if (!stack || stack.ready) return stack;
+    if (Date.now() > deadline) throw new Error(`the local stack (pid ${stack.pid}) did not become ready in time`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 export function signingSecret(ctx: VerbContext): string | null {
   return ctx.config.githubWebhookSecrets[0] ?? readStackFile()?.devSecret ?? null;
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
 import type { Config } from '../shared/config.ts';
+import { ConfigError } from '../shared/errors.ts';
 import type { Database } from '../shared/db/port.ts';
 import { createSqlDatabase, type QueryFn } from '../shared/db/sql.ts';
 import { migratePglite, migratePostgres, PROJECT_ROOT } from '../node/migrations.ts';
@@ -39,6 +40,12 @@ export async function openLocalDatabase(config: Config): Promise<LocalDatabase> 
       migrate: () => migratePostgres(url),
       close: () => sql.end({ timeout: 5 }),
     };
+  }
+  if (config.database.kind === 'rpc') {
+    throw new ConfigError(
+      'DATABASE_URL',
+      'the CLI and the local stack talk to Postgres directly; set DATABASE_URL (VITE_SUPABASE_URL is for the Netlify functions)',
+    );
   }
   const dir = join(DATA_DIR, 'pglite');
   mkdirSync(dir, { recursive: true });

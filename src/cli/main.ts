@@ -1,6 +1,6 @@
 import { ConfigError } from '../shared/errors.ts';
 import { UsageError } from './args.ts';
-import { createContext, readStackFile, type Verb, type VerbContext } from './context.ts';
+import { createContext, waitForStack, type Verb, type VerbContext } from './context.ts';
 import { drainVerb } from './verbs/drain.ts';
 import { migrate } from './verbs/migrate.ts';
 import { redeliver } from './verbs/redeliver.ts';
@@ -13,7 +13,7 @@ import { stats } from './verbs/stats.ts';
 export const VERBS: Record<string, Verb> = { start, migrate, seed, send, drain: drainVerb, stats, replay, redeliver };
 
 /** Verbs that use the database go through a running PGlite stack, which holds its only connection. */
-const FORWARDED = new Set(['seed', 'drain', 'stats', 'replay', 'redeliver']);
+const FORWARDED = new Set(['migrate', 'seed', 'drain', 'stats', 'replay', 'redeliver']);
 
 const USAGE = `webhook-router <verb> [flags]   (webhook-router <verb> --help)
 
@@ -79,10 +79,11 @@ export async function main(argv: string[], env = process.env): Promise<number> {
     }
     throw error;
   }
-  const stack = readStackFile();
   const [name] = argv;
   const wantsHelp = argv.includes('--help') || argv.includes('-h');
-  if (stack?.database === 'pglite' && ctx.config.database.kind === 'none' && name && FORWARDED.has(name) && !wantsHelp) {
+  const forwardable = ctx.config.database.kind === 'none' && name !== undefined && FORWARDED.has(name) && !wantsHelp;
+  const stack = forwardable || name === 'send' ? await waitForStack() : null;
+  if (forwardable && stack?.database === 'pglite') {
     const response = await fetch(`${stack.url}/_local/cli`, {
       method: 'POST',
       headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },

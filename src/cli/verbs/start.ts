@@ -31,7 +31,8 @@ function localSender(ctx: VerbContext): { sender: EventSender; recorded: Outgoin
     sender: {
       async send(events) {
         await recording.send(events);
-        for (const e of events) logLine({ msg: 'inngest event (recorded locally)', name: e.name, id: e.id, workspaceId: e.data.workspaceId });
+        const names = [...new Set(events.map((e) => e.name))];
+        logLine({ msg: 'inngest events (recorded locally)', count: events.length, names, ids: events.slice(0, 3).map((e) => e.id) });
       },
     },
   };
@@ -64,6 +65,18 @@ Uses DATABASE_URL when set, else PGlite under .data/. Drains on every kick and o
       PROCESS_WEBHOOK_SECRET: drainSecret,
     });
 
+    // Claim .data/ before opening PGlite: other verbs wait for this stack instead of opening the
+    // same embedded database from a second process.
+    mkdirSync(dirname(STACK_FILE), { recursive: true });
+    const adminToken = randomBytes(16).toString('hex');
+    const base = `http://127.0.0.1:${port}`;
+    const writeStack = (ready: boolean) =>
+      writeFileSync(
+        STACK_FILE,
+        JSON.stringify({ pid: process.pid, url: base, ready, devSecret, adminToken, database: ctx.config.database.kind === 'postgres' ? 'postgres' : 'pglite' }, null, 2),
+        { mode: 0o600 },
+      );
+    writeStack(false);
     const database = await ctx.database();
     const migration = await database.migrate();
     const { sender, recorded } = localSender(ctx);
@@ -79,7 +92,6 @@ Uses DATABASE_URL when set, else PGlite under .data/. Drains on every kick and o
     const kickDrain = async (jobId: string) => {
       await drainHandler(authorized({ jobId }));
     };
-    const adminToken = randomBytes(16).toString('hex');
 
     const receive = (request: Request, mode: ReceiveMode) =>
       receiveWebhook(request, {
@@ -115,16 +127,13 @@ Uses DATABASE_URL when set, else PGlite under .data/. Drains on every kick and o
     });
 
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (error) => {
+        rmSync(STACK_FILE, { force: true });
+        reject(new Error(`cannot listen on port ${port} (PORT): ${error.message}`));
+      });
       server.listen(port, '127.0.0.1', resolve);
     });
-    const base = `http://127.0.0.1:${port}`;
-    mkdirSync(dirname(STACK_FILE), { recursive: true });
-    writeFileSync(
-      STACK_FILE,
-      JSON.stringify({ pid: process.pid, url: base, devSecret, adminToken, database: database.kind }, null, 2),
-      { mode: 0o600 },
-    );
+    writeStack(true);
 
     const timer = setInterval(() => {
       drainHandler(authorized({})).catch((error) => logLine({ msg: 'timed drain failed', error: String(error) }));

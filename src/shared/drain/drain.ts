@@ -72,7 +72,13 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
 
   for (;;) {
     // Claim only what could finish in the time left, even if every job ran to its timeout.
-    const rounds = Math.floor((deadline - now()) / deps.settings.jobTimeoutMs);
+    // A batch's leases all start at the claim, so it must also finish within the lease:
+    // otherwise the batch's last jobs, still waiting their turn here, would expire and be
+    // claimed (and run) a second time by another drain.
+    const rounds = Math.min(
+      Math.floor((deadline - now()) / deps.settings.jobTimeoutMs),
+      Math.floor((deps.settings.leaseSeconds * 1000) / deps.settings.jobTimeoutMs),
+    );
     const limit = Math.min(request.jobId ? 1 : deps.settings.batchSize, rounds * deps.settings.concurrency);
     if (limit < 1) {
       summary.stoppedForDeadline = true;

@@ -1,0 +1,223 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Circuit, INNGEST_CIRCUIT } from '../../../src/shared/drain/circuit.ts';
+import { payloadFor, signedRequest } from '../../helpers/deliveries.ts';
+import {
+  dbNow,
+  drainSettings,
+  failingSender,
+  jobRow,
+  ms,
+  newWorker,
+  repoIn,
+  resetQueue,
+  runDrain,
+  spyDatabase,
+  statusCounts,
+  stubSender,
+  type TestRepo,
+} from '../../helpers/drain.ts';
+import { harness } from '../../helpers/receive-harness.ts';
+import { createTestDatabase, type TestDatabase } from '../../helpers/test-db.ts';
+
+let t: TestDatabase;
+let small: TestRepo;
+let wide: TestRepo;
+
+const THRESHOLD = 3;
+const COOLDOWN = 30;
+const settings = (overrides: Parameters<typeof drainSettings>[0] = {}) =>
+  drainSettings({
+    circuitFailureThreshold: THRESHOLD,
+    circuitCooldownSeconds: COOLDOWN,
+    concurrency: 1,
+    // Retried jobs stay out of the way unless a test makes them due.
+    retryBaseDelaySeconds: 60,
+    ...overrides,
+  });
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  small = await repoIn(t.query, 1, 'circuit');
+  // Over the threshold of 10, so even `repository` (a quick event) is queued.
+  wide = await repoIn(t.query, 11, 'circuit-wide');
+});
+afterAll(async () => {
+  await t?.close();
+});
+beforeEach(async () => {
+  await resetQueue(t.query);
+});
+
+async function receive(event: string, repo: TestRepo, predicate?: (p: any) => boolean, env: Record<string, string> = {}) {
+  const h = harness(t.db, { env });
+  const { status, body } = await h.receive(await signedRequest({ event, payload: payloadFor(event, repo, predicate) }));
+  expect(status).toBe(202);
+  return String(body.jobId);
+}
+const prOpened = (repo = small, env: Record<string, string> = {}) => receive('pull_request', repo, (p) => p.action === 'opened', env);
+
+async function circuitRow(): Promise<Record<string, any>> {
+  const [row] = await t.query('select * from public.webhook_circuit_breakers where name = $1', [INNGEST_CIRCUIT]);
+  return row ?? {};
+}
+
+async function seedOpenCircuit(retryInSeconds: number): Promise<void> {
+  await t.query(
+    `insert into public.webhook_circuit_breakers (name, state, consecutive_failures, opened_at, retry_at)
+     values ($1, 'open', $2, now(), now() + make_interval(secs => $3))`,
+    [INNGEST_CIRCUIT, THRESHOLD, retryInSeconds],
+  );
+}
+
+/** What "the cooldown has passed" looks like: the circuit and the jobs deferred to it are due. */
+async function passCooldown(): Promise<void> {
+  await t.query(`update public.webhook_circuit_breakers set retry_at = now() - interval '1 second' where state = 'open'`, []);
+  await t.query(`update public.background_jobs set run_at = now() - interval '1 second' where status = 'queued'`, []);
+}
+
+describe('the Inngest circuit breaker', () => {
+  it(`opens after ${THRESHOLD} consecutive send failures; the job that opens it is deferred, not retried`, async () => {
+    const jobs = [await prOpened(), await prOpened(), await prOpened()];
+    const sender = failingSender();
+    const before = await dbNow(t.query);
+    const summary = await runDrain({ db: t.db, sender, settings: settings() });
+    const after = await dbNow(t.query);
+    expect(sender.calls).toHaveLength(3);
+    expect(summary).toMatchObject({ claimed: 3, retried: 2, deferred: 1, failed: 0 });
+
+    const circuit = await circuitRow();
+    expect(circuit).toMatchObject({ state: 'open', consecutive_failures: 3, probe_owner: null });
+    expect(circuit.last_error).toMatch(/inngest send/);
+    expect(ms(circuit.retry_at)).toBeGreaterThanOrEqual(before + COOLDOWN * 1000 - 1);
+    expect(ms(circuit.retry_at)).toBeLessThanOrEqual(after + COOLDOWN * 1000 + 1);
+
+    const rows = await Promise.all(jobs.map((id) => jobRow(t.query, id)));
+    expect(rows.map((r) => [r.status, r.retry_count])).toEqual([['queued', 1], ['queued', 1], ['queued', 0]]);
+    expect(ms(rows[2]!.run_at)).toBe(ms(circuit.retry_at));
+  });
+
+  it('fewer failures than the threshold keep it closed, and a success resets the count', async () => {
+    const jobs = [await prOpened(), await prOpened(), await prOpened()];
+    const sender = stubSender((_batch, call) => call <= THRESHOLD - 1);
+    const db = spyDatabase(t.db);
+    const summary = await runDrain({ db, sender, settings: settings() });
+    expect(summary).toMatchObject({ claimed: 3, retried: 2, completed: 1 });
+    expect(db.callsTo('report_circuit').map((c) => c.args.p_success)).toEqual([false, false, true]);
+    expect(await circuitRow()).toMatchObject({ state: 'closed', consecutive_failures: 0 });
+    expect((await jobRow(t.query, jobs[2]!)).status).toBe('completed');
+  });
+
+  it('while open, Inngest jobs are deferred to retry_at without spending a retry; cache-only jobs still complete', async () => {
+    await seedOpenCircuit(COOLDOWN);
+    const needsInngest = {
+      push: await receive('push', small),
+      repository: await receive('repository', wide, (p) => p.action === 'edited'),
+      pull_request: await prOpened(),
+    };
+    const issues = await receive('issues', small, (p) => p.action === 'opened');
+    const sender = stubSender();
+    const summary = await runDrain({ db: t.db, sender, settings: settings({ concurrency: 4 }) });
+    expect(sender.calls).toHaveLength(0);
+    expect(summary).toMatchObject({ claimed: 4, deferred: 3, completed: 1, retried: 0, failed: 0, scheduled: 3 });
+
+    const retryAt = ms((await circuitRow()).retry_at);
+    for (const id of Object.values(needsInngest)) {
+      const row = await jobRow(t.query, id);
+      expect(row).toMatchObject({ status: 'queued', retry_count: 0, locked_by: null });
+      expect(ms(row.run_at)).toBe(retryAt);
+      expect(row.error).toMatch(/circuit open/);
+    }
+    expect((await jobRow(t.query, issues)).status).toBe('completed');
+    const [cache] = await t.query('select is_stale from public.workspace_metrics_cache where workspace_id = $1', [
+      small.workspaceIds[0],
+    ]);
+    expect(cache).toEqual({ is_stale: true });
+
+    // After the cooldown one drain half-opens the circuit; its probe succeeds and everything completes.
+    await passCooldown();
+    const db = spyDatabase(t.db);
+    const working = stubSender();
+    const recovered = await runDrain({ db, sender: working, settings: settings() });
+    const [first] = db.callsTo('acquire_circuit');
+    expect(first?.rows).toEqual([expect.objectContaining({ allowed: true, state: 'half_open' })]);
+    expect(db.callsTo('report_circuit')[0]?.args.p_success).toBe(true);
+    expect(recovered).toMatchObject({ claimed: 3, completed: 3, deferred: 0 });
+    expect(await circuitRow()).toMatchObject({ state: 'closed', consecutive_failures: 0, retry_at: null, probe_owner: null });
+    for (const id of Object.values(needsInngest)) expect((await jobRow(t.query, id)).status).toBe('completed');
+    // 1 push + 11 repository + 1 pull_request event.
+    expect(working.sent).toHaveLength(13);
+  });
+
+  it('a failed half-open probe opens the circuit again and defers the job to the new retry_at', async () => {
+    await seedOpenCircuit(-1);
+    const id = await prOpened();
+    const before = await dbNow(t.query);
+    const summary = await runDrain({ db: t.db, sender: failingSender(), settings: settings() });
+    expect(summary).toMatchObject({ claimed: 1, deferred: 1, retried: 0 });
+    const circuit = await circuitRow();
+    expect(circuit).toMatchObject({ state: 'open', consecutive_failures: THRESHOLD + 1, probe_owner: null });
+    expect(ms(circuit.retry_at)).toBeGreaterThanOrEqual(before + COOLDOWN * 1000 - 1);
+    const row = await jobRow(t.query, id);
+    expect(row).toMatchObject({ status: 'queued', retry_count: 0 });
+    expect(ms(row.run_at)).toBe(ms(circuit.retry_at));
+  });
+
+  it('while half-open only the probing drain may send; a stuck probe is replaced after the timeout', async () => {
+    await seedOpenCircuit(-1);
+    const circuitSettings = { failureThreshold: THRESHOLD, cooldownSeconds: COOLDOWN };
+    const probe = new Circuit(t.db, INNGEST_CIRCUIT, 'probe', circuitSettings);
+    const other = new Circuit(t.db, INNGEST_CIRCUIT, 'other', circuitSettings);
+    expect(await probe.acquire()).toMatchObject({ allowed: true, state: 'half_open' });
+    expect(await probe.acquire()).toMatchObject({ allowed: true, state: 'half_open' });
+    const before = await dbNow(t.query);
+    const refused = await other.acquire();
+    expect(refused).toMatchObject({ allowed: false, state: 'half_open' });
+    expect(refused.retryAt!.getTime()).toBeGreaterThanOrEqual(before + COOLDOWN * 1000 - 1);
+
+    // Another drain's job waits for the probe's verdict.
+    const id = await prOpened();
+    const sender = stubSender();
+    expect(await runDrain({ db: t.db, sender, settings: settings() })).toMatchObject({ deferred: 1 });
+    expect(sender.calls).toHaveLength(0);
+    expect((await jobRow(t.query, id)).retry_count).toBe(0);
+
+    // The probe never reported (its drain died): after the timeout another drain probes.
+    await t.query(`update public.webhook_circuit_breakers set updated_at = now() - interval '1 hour'`, []);
+    expect(await other.acquire()).toMatchObject({ allowed: true, state: 'half_open' });
+    expect(await circuitRow()).toMatchObject({ probe_owner: 'other' });
+  });
+
+  it('no job reaches the dead letter because of an outage, even with max_retries 1 and many drains', async () => {
+    const env = { JOB_MAX_RETRIES: '1' };
+    const ids = [
+      await prOpened(small, env),
+      await prOpened(small, env),
+      await prOpened(small, env),
+      await prOpened(small, env),
+      await receive('push', small, undefined, env),
+      await receive('repository', wide, (p) => p.action === 'edited', env),
+    ];
+    const outage = failingSender();
+    const outageSettings = settings({ concurrency: 4, retryBaseDelaySeconds: 0 });
+    for (let round = 0; round < 8; round += 1) {
+      // Time passes: everything is due, and every other round the cooldown is over too (a probe).
+      if (round % 2 === 1) await passCooldown();
+      else await t.query('update public.background_jobs set run_at = now() where status = $1', ['queued']);
+      const summaries = await Promise.all(
+        [0, 1, 2].map(() => runDrain({ db: t.db, sender: outage, settings: outageSettings, worker: newWorker('outage') })),
+      );
+      expect(summaries.reduce((n, s) => n + s.failed, 0)).toBe(0);
+    }
+    expect(outage.calls.length).toBeGreaterThanOrEqual(THRESHOLD);
+    expect(await statusCounts(t.query)).toEqual({ queued: ids.length });
+    const [{ max }] = (await t.query('select max(retry_count)::int as max from public.background_jobs', [])) as [{ max: number }];
+    expect(max).toBeLessThanOrEqual(1);
+    expect((await circuitRow()).state).toBe('open');
+
+    // Inngest is back: every job completes.
+    await passCooldown();
+    const summary = await runDrain({ db: t.db, sender: stubSender(), settings: settings({ concurrency: 4 }) });
+    expect(summary).toMatchObject({ claimed: ids.length, completed: ids.length, failed: 0 });
+    expect(await statusCounts(t.query)).toEqual({ completed: ids.length });
+  });
+});

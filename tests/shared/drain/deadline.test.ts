@@ -1,0 +1,139 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  drainSettings,
+  insertJobs,
+  jobRow,
+  logSink,
+  repoIn,
+  resetQueue,
+  runDrain,
+  spyDatabase,
+  statusCounts,
+  stubSender,
+  type TestRepo,
+} from '../../helpers/drain.ts';
+import { createTestDatabase, type TestDatabase } from '../../helpers/test-db.ts';
+
+let t: TestDatabase;
+let repo: TestRepo;
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  repo = await repoIn(t.query, 1, 'deadline');
+});
+afterAll(async () => {
+  await t?.close();
+});
+beforeEach(async () => {
+  await resetQueue(t.query);
+});
+
+/** 20 jobs that each send one event, so the sender sees every job once. */
+async function twentyJobs(): Promise<string[]> {
+  return insertJobs(t.query, { repo, count: 20, event: 'repository', action: 'edited' });
+}
+
+function claimLimits(db: ReturnType<typeof spyDatabase>): number[] {
+  return db.callsTo('claim_webhook_jobs').map((c) => Number(c.args.p_limit));
+}
+
+describe('the drain budget', () => {
+  it('stops claiming when the time left could not finish another job', async () => {
+    await twentyJobs();
+    let clock = 1_000_000;
+    // Each job takes 20 s of (fake) time.
+    const sender = stubSender();
+    const advancing = {
+      async send(events: Parameters<typeof sender.send>[0]) {
+        await sender.send(events);
+        clock += 20_000;
+      },
+    };
+    const db = spyDatabase(t.db);
+    const sink = logSink();
+    const summary = await runDrain({
+      db,
+      sender: advancing,
+      now: () => clock,
+      log: sink.log,
+      settings: drainSettings({ budgetMs: 100_000, jobTimeoutMs: 30_000, concurrency: 1, batchSize: 10 }),
+    });
+
+    // 100 s left → 3 rounds of 30 s → 3 jobs (60 s used); 40 s left → 1 job; 20 s left → none.
+    expect(claimLimits(db)).toEqual([3, 1]);
+    expect(summary).toMatchObject({
+      claimed: 4,
+      completed: 4,
+      retried: 0,
+      failed: 0,
+      lost: 0,
+      stoppedForDeadline: true,
+      remaining: 16,
+      scheduled: 0,
+      elapsedMs: 80_000,
+    });
+    expect(sender.calls).toHaveLength(4);
+    expect(sink.jobs().map((e) => e.outcome)).toEqual(['completed', 'completed', 'completed', 'completed']);
+    expect(await statusCounts(t.query)).toEqual({ completed: 4, queued: 16 });
+  });
+
+  it('claims nothing when the budget is smaller than one job timeout', async () => {
+    await twentyJobs();
+    const db = spyDatabase(t.db);
+    const summary = await runDrain({
+      db,
+      sender: stubSender(),
+      now: () => 0,
+      settings: drainSettings({ budgetMs: 29_999, jobTimeoutMs: 30_000 }),
+    });
+    expect(claimLimits(db)).toEqual([]);
+    expect(summary).toMatchObject({ claimed: 0, stoppedForDeadline: true, remaining: 20 });
+  });
+
+  it('with time to spare drains the queue and says it was not the deadline', async () => {
+    await twentyJobs();
+    const db = spyDatabase(t.db);
+    const summary = await runDrain({
+      db,
+      sender: stubSender(),
+      now: () => 0,
+      settings: drainSettings({ budgetMs: 100_000, jobTimeoutMs: 30_000, concurrency: 3, batchSize: 10 }),
+    });
+    // 3 rounds × 3 in parallel = 9 per claim, then an empty claim ends the drain.
+    expect(claimLimits(db)).toEqual([9, 9, 9, 9]);
+    expect(db.callsTo('claim_webhook_jobs').map((c) => c.rows.length)).toEqual([9, 9, 2, 0]);
+    expect(summary).toMatchObject({ claimed: 20, completed: 20, stoppedForDeadline: false, remaining: 0 });
+    expect(await statusCounts(t.query)).toEqual({ completed: 20 });
+  });
+
+  it('never claims more than the lease can cover, however long the budget', async () => {
+    await twentyJobs();
+    const db = spyDatabase(t.db);
+    const summary = await runDrain({
+      db,
+      sender: stubSender(),
+      now: () => 0,
+      // An hour of budget, but a 60 s lease covers only 2 rounds of 30 s: 2 × 2 in parallel.
+      settings: drainSettings({ budgetMs: 3_600_000, jobTimeoutMs: 30_000, leaseSeconds: 60, concurrency: 2, batchSize: 100 }),
+    });
+    expect(claimLimits(db)).toEqual([4, 4, 4, 4, 4, 4]);
+    expect(summary).toMatchObject({ claimed: 20, completed: 20 });
+  });
+
+  it('a job that exceeds the job timeout still gets an outcome: a retryable failure', async () => {
+    const [id] = await insertJobs(t.query, { repo, count: 1, event: 'repository', action: 'edited' });
+    const hanging = { send: () => new Promise<void>(() => {}) };
+    const sink = logSink();
+    const summary = await runDrain({
+      db: t.db,
+      sender: hanging,
+      log: sink.log,
+      settings: drainSettings({ budgetMs: 5_000, jobTimeoutMs: 200, leaseSeconds: 60 }),
+    });
+    expect(summary).toMatchObject({ claimed: 1, retried: 1, completed: 0 });
+    const row = await jobRow(t.query, id!);
+    expect(row).toMatchObject({ status: 'queued', retry_count: 1, locked_by: null });
+    expect(row.error).toMatch(/exceeded the 200 ms job timeout/);
+    expect(sink.jobs()).toEqual([expect.objectContaining({ jobId: id, outcome: 'retried' })]);
+  });
+});
