@@ -90,14 +90,30 @@ export async function processJob(job: ClaimedJob, deps: ProcessDeps): Promise<Jo
     eventsSent: result.eventsSent,
   };
 
-  const sendFailed = result.errors.some((e) => e.startsWith('inngest send'));
-  if (permit && (sendFailed || permit.state !== 'closed' || permit.consecutiveFailures > 0)) {
+  // Only Inngest being unreachable counts against the circuit; a success is reported only when
+  // an event really reached Inngest (a sender bug proves nothing about the dependency).
+  const sendFailed = result.unavailable;
+  const reachedInngest = !sendFailed && result.eventsSent > 0;
+  if (permit && (sendFailed || (reachedInngest && (permit.state !== 'closed' || permit.consecutiveFailures > 0)))) {
     const after = await deps.circuit.report(!sendFailed, sendFailed ? result.errors.join('; ') : undefined);
     if (sendFailed && after.state === 'open' && after.retryAt) {
       // The dependency is down, not the job: wait for the half-open probe without spending a retry.
       const held = await deferJob(deps.db, job.id, deps.worker, after.retryAt, `Inngest unavailable: ${result.errors.join('; ')}`);
       return { kind: held ? 'deferred' : 'lost', detail: { until: after.retryAt.toISOString() } };
     }
+  }
+  if (sendFailed && job.retry_count + 1 > job.max_retries) {
+    // Retries can run out before the failures open the circuit (few jobs, max_retries below
+    // the threshold): an outage must not dead-letter the job, so it waits a cooldown instead.
+    const until = new Date(Date.now() + deps.settings.circuitCooldownSeconds * 1000);
+    const held = await deferJob(
+      deps.db,
+      job.id,
+      deps.worker,
+      until,
+      `Inngest unavailable (retries spent, waiting for Inngest): ${result.errors.join('; ')}`,
+    );
+    return { kind: held ? 'deferred' : 'lost', detail: { until: until.toISOString() } };
   }
 
   if (result.failedWorkspaceIds.length === 0) {

@@ -1,6 +1,6 @@
 import type { Database } from '../db/port.ts';
 import type { OutgoingEvent } from '../inngest/events.ts';
-import type { EventSender } from '../inngest/sender.ts';
+import { InngestSendError, type EventSender } from '../inngest/sender.ts';
 import { errorMessage } from '../errors.ts';
 import type { WorkPlan } from './plan.ts';
 
@@ -11,6 +11,12 @@ export interface ExecutionResult {
   succeededWorkspaceIds: string[];
   failedWorkspaceIds: string[];
   errors: string[];
+  /**
+   * A send failed because Inngest could not be reached or refused (InngestSendError): the
+   * dependency's fault, which feeds the circuit breaker. Other sender errors (an oversized
+   * event, a bug) are the job's own failure.
+   */
+  unavailable: boolean;
 }
 
 export interface ExecuteOptions {
@@ -29,6 +35,8 @@ export async function forEachBounded<T>(
   task: (item: T) => Promise<void>,
 ): Promise<PromiseSettledResult<void>[]> {
   const results: PromiseSettledResult<void>[] = new Array(items.length);
+  // At least one worker: with none, every item would be skipped and reported as nothing at all.
+  const workers = Math.max(1, Math.floor(limit));
   let next = 0;
   async function worker(): Promise<void> {
     while (next < items.length) {
@@ -41,7 +49,7 @@ export async function forEachBounded<T>(
       }
     }
   }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(workers, items.length) }, worker));
   return results;
 }
 
@@ -77,6 +85,7 @@ export async function executePlan(plan: WorkPlan, options: ExecuteOptions): Prom
 
   const batches = chunk(plan.events, options.batchSize ?? 100);
   let eventsSent = 0;
+  let unavailable = false;
   const outcomes = await forEachBounded(batches, options.concurrency ?? 8, async (batch) => {
     await options.sender.send(batch);
     eventsSent += batch.length;
@@ -84,6 +93,7 @@ export async function executePlan(plan: WorkPlan, options: ExecuteOptions): Prom
   outcomes.forEach((outcome, i) => {
     if (outcome.status === 'rejected') {
       batches[i]?.forEach((event) => failed.add(workspaceOf(event)));
+      if (outcome.reason instanceof InngestSendError) unavailable = true;
       errors.push(`inngest send: ${errorMessage(outcome.reason)}`);
     }
   });
@@ -95,5 +105,6 @@ export async function executePlan(plan: WorkPlan, options: ExecuteOptions): Prom
     succeededWorkspaceIds: [...all].filter((id) => !failed.has(id)),
     failedWorkspaceIds: [...failed],
     errors,
+    unavailable,
   };
 }

@@ -187,6 +187,41 @@ describe('the Inngest circuit breaker', () => {
     expect(await circuitRow()).toMatchObject({ probe_owner: 'other' });
   });
 
+  it('a lone job in an outage keeps its last retry while the circuit is still closed', async () => {
+    // Retries run out (max_retries 1) before the failures reach the threshold (3): the outage,
+    // not the job, would otherwise put it in the dead letter.
+    const id = await prOpened(small, { JOB_MAX_RETRIES: '1' });
+    const sender = failingSender();
+    const summary = await runDrain({ db: t.db, sender, settings: settings({ retryBaseDelaySeconds: 0 }) });
+    expect(summary.failed).toBe(0);
+    expect(sender.calls).toHaveLength(2);
+    expect(await circuitRow()).toMatchObject({ state: 'closed', consecutive_failures: 2 });
+    const row = await jobRow(t.query, id);
+    expect(row).toMatchObject({ status: 'queued', retry_count: 1, failed_at: null });
+    expect(row.error).toMatch(/Inngest unavailable/);
+    expect(ms(row.run_at)).toBeGreaterThan(await dbNow(t.query));
+
+    // The third failure opens the circuit; the job is still waiting, never failed.
+    await passCooldown();
+    expect(await runDrain({ db: t.db, sender, settings: settings() })).toMatchObject({ deferred: 1, failed: 0 });
+    expect(await circuitRow()).toMatchObject({ state: 'open' });
+    await passCooldown();
+    expect(await runDrain({ db: t.db, sender: stubSender(), settings: settings() })).toMatchObject({ completed: 1 });
+    expect(await jobRow(t.query, id)).toMatchObject({ status: 'completed', retry_count: 1 });
+  });
+
+  it('a sender error that is not an outage (a bug, an oversized event) is the job\'s failure, not the circuit\'s', async () => {
+    const id = await prOpened(small, { JOB_MAX_RETRIES: '0' });
+    const buggy = { send: async () => Promise.reject(new RangeError('event is 300000 bytes; the limit is 262144')) };
+    const summary = await runDrain({ db: t.db, sender: buggy, settings: settings() });
+    expect(summary).toMatchObject({ claimed: 1, failed: 1, deferred: 0 });
+    const row = await jobRow(t.query, id);
+    expect(row).toMatchObject({ status: 'failed', retry_count: 1 });
+    expect(row.error).toMatch(/300000 bytes/);
+    expect(await circuitRow()).not.toMatchObject({ consecutive_failures: 1 });
+    expect((await circuitRow()).consecutive_failures ?? 0).toBe(0);
+  });
+
   it('no job reaches the dead letter because of an outage, even with max_retries 1 and many drains', async () => {
     const env = { JOB_MAX_RETRIES: '1' };
     const ids = [
