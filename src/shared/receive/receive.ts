@@ -4,7 +4,7 @@ import { DatabaseUnavailableError, errorMessage } from '../errors.ts';
 import { parseDelivery, readDeliveryHeaders, type Delivery } from '../github/delivery.ts';
 import { isSupportedEvent } from '../github/events.ts';
 import { verifySignature } from '../github/verify.ts';
-import { executePlan } from '../handlers/execute.ts';
+import { executePlan, type ExecutionResult } from '../handlers/execute.ts';
 import { planWork } from '../handlers/plan.ts';
 import type { EventSender } from '../inngest/sender.ts';
 import { chooseRoute, jobPriority } from '../routing/policy.ts';
@@ -34,6 +34,36 @@ export interface ReceiveDeps {
 }
 
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/**
+ * Inline work must leave GitHub's 10 s well intact: the Inngest SDK retries a failing send for
+ * up to ~2 s (and a hung one far longer), so past this budget the delivery is queued instead.
+ */
+const INLINE_BUDGET_MS = 3_000;
+
+async function withinInlineBudget(work: Promise<ExecutionResult>, budgetMs: number | null): Promise<ExecutionResult> {
+  if (budgetMs === null) return work;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<ExecutionResult>((resolve) => {
+    timer = setTimeout(
+      () =>
+        resolve({
+          staleMarked: 0,
+          eventsSent: 0,
+          succeededWorkspaceIds: [],
+          failedWorkspaceIds: ['*'],
+          errors: [`inline work exceeded ${budgetMs} ms`],
+          unavailable: true,
+        }),
+      budgetMs,
+    );
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** The receive path: verify → parse → dedup → count → route → inline work or enqueue → answer. */
 export async function receiveWebhook(request: Request, deps: ReceiveDeps): Promise<Response> {
@@ -151,11 +181,10 @@ async function routeDelivery(
       data: delivery.payload as unknown as Record<string, unknown>,
       workspaceIds: inspection.workspaceIds ?? [],
     });
-    const result = await executePlan(plan, {
-      db,
-      sender: deps.sender,
-      concurrency: deps.config.drain.fanoutConcurrency,
-    });
+    const result = await withinInlineBudget(
+      executePlan(plan, { db, sender: deps.sender, concurrency: deps.config.drain.fanoutConcurrency }),
+      sync ? null : INLINE_BUDGET_MS,
+    );
     if (result.failedWorkspaceIds.length === 0) {
       const recorded = await recordDelivery(db, { ...base, route, statusCode: 200, responseMs: elapsed() });
       if (recorded.duplicate) return respond(200, { duplicate: true });

@@ -187,6 +187,18 @@ describe('HTTP answers', () => {
     expect(await jobsFor(repo.fullName)).toHaveLength(1);
   });
 
+  it('a quick event whose inline work hangs is queued within the inline budget', async () => {
+    const repo = await repoIn(2);
+    const hanging = { send: () => new Promise<void>(() => {}) };
+    const h = harness(t.db, { sender: hanging });
+    const started = Date.now();
+    const { status, body } = await h.receive(await signedRequest({ event: 'repository', payload: payloadFor('repository', repo) }));
+    expect(status).toBe(202);
+    expect(body.route).toBe('queued');
+    expect(Date.now() - started).toBeLessThan(6_000);
+    expect(await jobsFor(repo.fullName)).toHaveLength(1);
+  });
+
   it('202 queued for other supported events at or under the threshold, with priorities', async () => {
     const repo = await repoIn(1);
     const h = harness(t.db);
