@@ -245,7 +245,8 @@ begin
   insert into public.webhook_circuit_breakers (name) values (p_name) on conflict (name) do nothing;
   select * into c from public.webhook_circuit_breakers b where b.name = p_name for update;
 
-  if c.state = 'open' and c.retry_at <= now()
+  -- An open row without retry_at (set by hand) would otherwise refuse callers forever.
+  if c.state = 'open' and (c.retry_at is null or c.retry_at <= now())
      or c.state = 'half_open' and c.updated_at < now() - make_interval(secs => p_probe_timeout_seconds) then
     -- This caller becomes the probe (a stuck probe is replaced after the timeout).
     update public.webhook_circuit_breakers b

@@ -225,7 +225,7 @@ describe('drain: Inngest send failures', () => {
 
   it('a crash (unexpected error) is a retryable failure, not a stuck job', async () => {
     const { jobId } = await receivedJob('pull_request', repo, (p) => p.action === 'opened');
-    const sender = { send: async () => Promise.reject(new TypeError('bug in sender')) };
+    const sender = stubSender();
     const db = {
       call: async <Row,>(fn: Parameters<typeof t.db.call>[0], args: Parameters<typeof t.db.call>[1]): Promise<Row[]> => {
         if (fn === 'webhook_affected_workspaces') throw new Error('unexpected');
