@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type Config, type EnvRecord } from '../shared/config.ts';
-import { DATA_DIR, openLocalDatabase, type LocalDatabase } from './local-db.ts';
+import { dataDir, openLocalDatabase, type LocalDatabase } from './local-db.ts';
 
 export interface VerbContext {
   env: EnvRecord;
@@ -19,7 +19,7 @@ export type Verb = {
   run(argv: string[], ctx: VerbContext): Promise<number>;
 };
 
-/** What a running `webhook-router start` leaves in .data/ so other verbs can find it. */
+/** What a running `webhook-router start` leaves in the data dir so other verbs can find it. */
 export interface StackFile {
   pid: number;
   url: string;
@@ -30,12 +30,16 @@ export interface StackFile {
   database: 'postgres' | 'pglite';
 }
 
-export const STACK_FILE = join(DATA_DIR, 'stack.json');
+export function stackFilePath(env: EnvRecord): string {
+  return join(dataDir(env), 'stack.json');
+}
 
-export function readStackFile(): StackFile | null {
-  if (!existsSync(STACK_FILE)) return null;
+/** The stack described by the data dir's stack.json, if its process is still alive. */
+export function readStackFile(env: EnvRecord): StackFile | null {
+  const file = stackFilePath(env);
+  if (!existsSync(file)) return null;
   try {
-    const stack = JSON.parse(readFileSync(STACK_FILE, 'utf8')) as StackFile;
+    const stack = JSON.parse(readFileSync(file, 'utf8')) as StackFile;
     process.kill(stack.pid, 0); // throws if that process is gone
     return stack;
   } catch {
@@ -43,40 +47,48 @@ export function readStackFile(): StackFile | null {
   }
 }
 
-/** The secret deliveries are signed with: the configured one, else the running stack's dev secret. */
 /** The running stack once it serves requests; null when none runs (or it stopped booting). */
-export async function waitForStack(timeoutMs = 60_000): Promise<StackFile | null> {
+export async function waitForStack(env: EnvRecord, timeoutMs = 60_000): Promise<StackFile | null> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const stack = readStackFile();
+    const stack = readStackFile(env);
     if (!stack || stack.ready) return stack;
     if (Date.now() > deadline) throw new Error(`the local stack (pid ${stack.pid}) did not become ready in time`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
 
+/** The secret deliveries are signed with: the configured one, else the running stack's dev secret. */
 export function signingSecret(ctx: VerbContext): string | null {
-  return ctx.config.githubWebhookSecrets[0] ?? readStackFile()?.devSecret ?? null;
+  return ctx.config.githubWebhookSecrets[0] ?? readStackFile(ctx.env)?.devSecret ?? null;
 }
 
-export function createContext(env: EnvRecord, out = (t: string) => process.stdout.write(`${t}\n`), err = (t: string) => process.stderr.write(`${t}\n`)): VerbContext {
+export interface ContextOptions {
+  out?: (text: string) => void;
+  err?: (text: string) => void;
+  /** A database opened by the caller (tests, the running stack): used as is and never closed here. */
+  database?: LocalDatabase;
+}
+
+export function createContext(env: EnvRecord, options: ContextOptions = {}): VerbContext {
   const config = loadConfig(env);
-  let opened: Promise<LocalDatabase> | null = null;
+  let opened: Promise<LocalDatabase> | null = options.database ? Promise.resolve(options.database) : null;
+  const owned = !options.database;
   return {
     env,
     config,
-    out,
-    err,
+    out: options.out ?? ((t) => void process.stdout.write(`${t}\n`)),
+    err: options.err ?? ((t) => void process.stderr.write(`${t}\n`)),
     database() {
       // PGlite is migrated on open (in-process, instant); real Postgres by `migrate` or `start`.
-      opened ??= openLocalDatabase(config).then(async (db) => {
-        if (db.kind === 'pglite') await db.migrate();
+      opened ??= openLocalDatabase(config, dataDir(env)).then(async (db) => {
+        if (db.kind === 'pglite') db.migratedOnOpen = await db.migrate();
         return db;
       });
       return opened;
     },
     async close() {
-      if (opened) await (await opened).close();
+      if (opened && owned) await (await opened).close();
     },
   };
 }

@@ -9,8 +9,10 @@ or to the embedded PGlite database under .data/ when DATABASE_URL is not set.`,
   async run(argv, ctx) {
     parseVerbArgs(argv, {});
     const database = await ctx.database();
-    const output = await database.migrate();
-    ctx.out(`${database.description}: ${output.trim() || 'migrated'}`);
+    // PGlite was migrated when the CLI opened it; say what that did rather than "up to date".
+    const output = database.migratedOnOpen ?? (await database.migrate());
+    delete database.migratedOnOpen;
+    ctx.out(`${database.description}: ${output}`);
     return 0;
   },
 };

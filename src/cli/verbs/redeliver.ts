@@ -1,4 +1,5 @@
 import { Octokit } from '@octokit/core';
+import { ConfigError } from '../../shared/errors.ts';
 import { parseDuration, parsePositiveInt, parseRepo, parseVerbArgs, UsageError } from '../args.ts';
 import type { Verb, VerbContext } from '../context.ts';
 import { formatTable } from '../table.ts';
@@ -57,8 +58,12 @@ GITHUB_API_URL overrides https://api.github.com (GitHub Enterprise).`,
     const sinceMs = parseDuration(values.since ?? '24h', '--since');
     const path = hookPath(ctx, values);
     const token = ctx.env.GITHUB_TOKEN;
-    if (!token) throw new UsageError('GITHUB_TOKEN is not set');
-    const octokit = new Octokit({ auth: token, baseUrl: ctx.env.GITHUB_API_URL ?? 'https://api.github.com' });
+    if (!token) throw new ConfigError('GITHUB_TOKEN', 'is not set; redeliver needs a token that may read and redeliver the hook\'s deliveries');
+    const apiUrl = ctx.env.GITHUB_API_URL?.trim() || 'https://api.github.com';
+    if (!/^https?:\/\/[^/\s]+/.test(apiUrl) || !URL.canParse(apiUrl)) {
+      throw new ConfigError('GITHUB_API_URL', `must be an http:// or https:// URL, got "${apiUrl}"`);
+    }
+    const octokit = new Octokit({ auth: token, baseUrl: apiUrl.replace(/\/+$/, '') });
     const since = Date.now() - sinceMs;
 
     const attempts: HookDelivery[] = [];

@@ -18,7 +18,10 @@ Creates (or extends) a repository tracked by N active workspaces in the host-app
     const repo = parseRepo(values.repo);
     const workspaces = parsePositiveInt(values.workspaces, '--workspaces');
     const githubId = values['github-id'] ? parsePositiveInt(values['github-id'], '--github-id') : stableGithubId(repo.fullName);
-    const inactive = values.inactive ? Number(values.inactive) : 0;
+    if (values.inactive !== undefined && !/^\d+$/.test(values.inactive)) {
+      throw new UsageError(`--inactive must be a whole number, got "${values.inactive}"`);
+    }
+    const inactive = values.inactive !== undefined ? Number(values.inactive) : 0;
     const database = await ctx.database();
     const seeded = await seedRepository(database.query, { fullName: repo.fullName, githubId, workspaces, inactiveWorkspaces: inactive });
     ctx.out(`seeded ${repo.fullName} (github id ${githubId}) in ${seeded.workspaceIds.length} active workspaces`);

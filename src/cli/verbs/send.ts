@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { sign } from '@octokit/webhooks-methods';
+import { ConfigError, errorMessage } from '../../shared/errors.ts';
 import { parseRepo, parseVerbArgs, UsageError } from '../args.ts';
 import { readStackFile, signingSecret, type Verb } from '../context.ts';
 import { exampleActions, examplePayload } from '../examples.ts';
+import { dataDir } from '../local-db.ts';
 import { stableGithubId } from './seed.ts';
 
 const HYBRID_PATH = '/.netlify/functions/api-workspaces-webhook-hybrid';
@@ -30,28 +32,45 @@ POSTs it, by default to the local hybrid receiver. Without --payload the body is
     const [event, ...extra] = positionals;
     if (!event) throw new UsageError('<event> is required, e.g. push, pull_request, issues, repository, ping');
     if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
+    const repo = values.repo !== undefined ? parseRepo(values.repo) : null;
+    const url = values.url ?? `${readStackFile(ctx.env)?.url ?? `http://127.0.0.1:${ctx.env.PORT?.trim() || 8888}`}${HYBRID_PATH}`;
+    if (values.url !== undefined) {
+      let parsed: URL | null = null;
+      try {
+        parsed = new URL(values.url);
+      } catch {
+        // Reported below.
+      }
+      if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+        throw new UsageError(`--url must be an http:// or https:// URL, got "${values.url}"`);
+      }
+    }
 
     let payload: Record<string, unknown>;
-    if (values.payload) {
+    if (values.payload !== undefined) {
+      let parsed: unknown;
       try {
-        payload = JSON.parse(await readFile(values.payload, 'utf8'));
+        parsed = JSON.parse(await readFile(values.payload, 'utf8'));
       } catch (error) {
         throw new UsageError(`--payload ${values.payload}: ${(error as Error).message}`);
       }
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+        throw new UsageError(`--payload ${values.payload}: must hold a JSON object (a webhook payload)`);
+      }
+      payload = parsed as Record<string, unknown>;
     } else {
       const example = examplePayload(event, values.action);
       if (!example) {
         const actions = exampleActions(event);
         throw new UsageError(
-          actions.length && values.action
-            ? `no ${event} example with action "${values.action}"; try one of: ${actions.join(', ')}`
+          values.action !== undefined && examplePayload(event)
+            ? `--action "${values.action}": no ${event} example has it; ${actions.length ? `try one of: ${actions.join(', ')}` : `${event} examples have no action`}`
             : `no example payload for event "${event}"; pass --payload file.json`,
         );
       }
       payload = example;
     }
-    if (values.repo) {
-      const repo = parseRepo(values.repo);
+    if (repo) {
       const repository = (payload.repository ?? {}) as Record<string, unknown>;
       payload.repository = {
         ...repository,
@@ -63,12 +82,8 @@ POSTs it, by default to the local hybrid receiver. Without --payload the body is
     }
 
     const secret = signingSecret(ctx);
-    if (!secret) throw new UsageError('GITHUB_WEBHOOK_SECRET is not set and no local stack is running to lend its development secret');
-    const url = values.url ?? `${readStackFile()?.url ?? `http://127.0.0.1:${ctx.env.PORT ?? 8888}`}${HYBRID_PATH}`;
-    try {
-      new URL(url);
-    } catch {
-      throw new UsageError(`--url must be a URL, got "${url}"`);
+    if (!secret) {
+      throw new ConfigError('GITHUB_WEBHOOK_SECRET', `is not set, and no local stack runs from ${dataDir(ctx.env)} to lend its development secret`);
     }
     const json = JSON.stringify(payload);
     const body = values.form ? `payload=${encodeURIComponent(json)}` : json;
@@ -87,7 +102,8 @@ POSTs it, by default to the local hybrid receiver. Without --payload the body is
         body,
       });
     } catch (error) {
-      ctx.err(`error: could not reach ${url}: ${(error as Error).cause ?? (error as Error).message}`);
+      const cause = (error as Error).cause;
+      ctx.err(`error: could not reach ${url}: ${errorMessage(cause ?? error)}`);
       return 1;
     }
     const text = await response.text();

@@ -2,6 +2,24 @@ import { parseDuration, parseVerbArgs } from '../args.ts';
 import type { Verb } from '../context.ts';
 import { formatTable } from '../table.ts';
 
+/** Count and measurement columns, whatever the driver made of them. */
+const NUMERIC = new Set([
+  'total', 'queued', 'processing', 'completed', 'failed', 'cancelled', 'success_rate', 'avg_duration_ms', 'p95_duration_ms',
+  'deliveries', 'avg_response_ms', 'p95_response_ms', 'inline', 'unique_actions', 'max_workspaces', 'retry_count',
+]);
+
+/**
+ * postgres.js returns bigint and numeric as strings, PGlite bigint as a number: --json gives
+ * numbers (or null) either way, so scripts read the same output from both databases.
+ */
+function numeric(rows: Record<string, unknown>[]): Record<string, unknown>[] {
+  return rows.map((row) =>
+    Object.fromEntries(
+      Object.entries(row).map(([key, value]) => [key, NUMERIC.has(key) && value !== null && value !== undefined ? Number(value) : value]),
+    ),
+  );
+}
+
 export const stats: Verb = {
   usage: `webhook-router stats [--since 24h] [--json]
 
@@ -18,7 +36,8 @@ most active repositories and recent failures, over the window given by --since (
       db.call('webhook_stats_recent_failures', { p_since: since, p_limit: 20 }),
     ]);
     if (values.json) {
-      ctx.out(JSON.stringify({ since, jobs, routes, repositories, failures }, null, 2));
+      const json = { since, jobs: numeric(jobs), routes: numeric(routes), repositories: numeric(repositories), failures: numeric(failures) };
+      ctx.out(JSON.stringify(json, null, 2));
       return 0;
     }
     ctx.out(`since ${since}\n`);
