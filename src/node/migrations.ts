@@ -27,7 +27,8 @@ export async function migratePostgres(databaseUrl: string): Promise<string> {
     [cli, 'migration', 'up', '--db-url', url.toString(), '--workdir', PROJECT_ROOT],
     { timeout: 120_000, env: { ...process.env, DO_NOT_TRACK: '1', SUPABASE_TELEMETRY_DISABLED: '1' } },
   );
-  return `${stdout}${stderr}`;
+  // The CLI reports progress on stderr and its verdict on stdout: keep them in that order.
+  return `${stderr}${stdout}`;
 }
 
 /**
