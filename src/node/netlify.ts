@@ -23,6 +23,10 @@ function logLine(entry: Record<string, unknown>): void {
 
 /** The Netlify entrypoints' whole body: environment → adapters → the shared receive core. */
 export async function handleNetlifyRequest(request: Request, context: NetlifyContext, mode: ReceiveMode): Promise<Response> {
+  const deliveryId = request.headers.get('x-github-delivery');
+  if (request.method !== 'POST') {
+    return answer(405, deliveryId, { error: `Method ${request.method} is not allowed; GitHub delivers with POST.` }, { allow: 'POST' });
+  }
   if (!cached) {
     try {
       const config = loadConfig(readEnv());
@@ -30,7 +34,8 @@ export async function handleNetlifyRequest(request: Request, context: NetlifyCon
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       logLine({ msg: 'configuration error', variable: error.variable, error: error.message });
-      return answer(500, request.headers.get('x-github-delivery'), { error: `Configuration error: ${error.message}` });
+      // The answer names the variable only; the log has the rule it broke.
+      return answer(500, deliveryId, { error: `Configuration error: ${error.variable}` });
     }
   }
   const { config, runtime } = cached;

@@ -35,7 +35,10 @@ export function createRuntime(config: Config): Runtime {
   return {
     db,
     sender: senderFromConfig(config),
-    kickDrain: config.drain.url ? createDrainKicker({ url: config.drain.url, secret: config.drain.secret }) : undefined,
+    // The drain accepts the service role key too, so a deployment without PROCESS_WEBHOOK_SECRET still kicks.
+    kickDrain: config.drain.url
+      ? createDrainKicker({ url: config.drain.url, secret: config.drain.secret ?? config.serviceRoleKey })
+      : undefined,
     close,
   };
 }

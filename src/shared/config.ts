@@ -59,10 +59,11 @@ function url(env: EnvRecord, name: string, protocols: readonly string[]): string
   try {
     parsed = new URL(raw);
   } catch {
-    throw new ConfigError(name, `must be a URL, got "${raw}"`);
+    // Never echo the value: URLs carry passwords and the message may reach an HTTP answer.
+    throw new ConfigError(name, 'must be a URL');
   }
   if (!protocols.includes(parsed.protocol)) {
-    throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')}, got "${raw}"`);
+    throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`);
   }
   return raw.replace(/\/+$/, '');
 }

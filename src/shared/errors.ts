@@ -16,17 +16,32 @@ export class DatabaseUnavailableError extends Error {
   }
 }
 
+/** A query reached the database and failed (a bug or a constraint): not an outage, so not a 503. */
+export class DatabaseQueryError extends Error {
+  override name = 'DatabaseQueryError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/**
+ * SQLSTATE classes that mean "try again later": connection exceptions (08), serialization
+ * failures and deadlocks (40), insufficient resources (53), operator intervention such as
+ * statement timeouts and shutdowns (57), system errors (58).
+ */
+const TRANSIENT_SQLSTATE = /^(08|40|53|57|58)/;
+
+/** Outage or query failure: decided by the SQLSTATE when the database answered one. */
+export function databaseError(message: string, cause: unknown): DatabaseUnavailableError | DatabaseQueryError {
+  const code = (cause as { code?: unknown } | null)?.code;
+  const sqlstate = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^[A-Z]{5}$/.test(code) ? code : null;
+  if (sqlstate && !TRANSIENT_SQLSTATE.test(sqlstate)) return new DatabaseQueryError(message, { cause });
+  return new DatabaseUnavailableError(message, { cause });
+}
+
 /** The job can never succeed (malformed): dead-letter it at once, without retries. */
 export class NonRetriableError extends Error {
   override name = 'NonRetriableError';
-}
-
-/** A dependency asked us to wait: put the job back until `retryAt` without spending a retry. */
-export class RetryAfterError extends Error {
-  override name = 'RetryAfterError';
-  constructor(message: string, readonly retryAt: Date) {
-    super(message);
-  }
 }
 
 export function errorMessage(error: unknown): string {

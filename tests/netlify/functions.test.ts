@@ -89,12 +89,33 @@ describe('Netlify entrypoints', () => {
     });
     const response = await handler(await signedRequest({ event: 'ping', payload: payloadFor('ping', null) }), { waitUntil: () => {} });
     expect(response.status).toBe(500);
-    expect((await response.json()).error).toMatch(/WORKSPACE_THRESHOLD/);
+    expect((await response.json()).error).toBe('Configuration error: WORKSPACE_THRESHOLD');
+  });
+
+  it('never echoes a configuration value (URLs carry passwords)', async () => {
+    const handler = await loadFunction('api-workspaces-webhook-hybrid', {
+      GITHUB_WEBHOOK_SECRET: TEST_SECRET,
+      DATABASE_URL: 'mysql://app:Sup3rS3cret@db.example.com/app',
+    });
+    const response = await handler(await signedRequest({ event: 'ping', payload: payloadFor('ping', null) }), { waitUntil: () => {} });
+    expect(response.status).toBe(500);
+    const text = await response.text();
+    expect(text).toContain('DATABASE_URL');
+    expect(text).not.toContain('Sup3rS3cret');
+  });
+
+  it('answers 405 to other methods even before the configuration is read', async () => {
+    const handler = await loadFunction('api-workspaces-webhook-hybrid', { WORKSPACE_THRESHOLD: 'ten' });
+    const response = await handler(new Request('http://localhost/', { method: 'GET' }), { waitUntil: () => {} });
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe('POST');
   });
 
   it('without any database configured a verified delivery answers 503', async () => {
-    const handler = await loadFunction('api-workspaces-webhook-hybrid', { GITHUB_WEBHOOK_SECRET: TEST_SECRET });
+    // Netlify.env wins over process.env (which may carry the test runner's DATABASE_URL).
+    const handler = await loadFunction('api-workspaces-webhook-hybrid', { GITHUB_WEBHOOK_SECRET: TEST_SECRET, DATABASE_URL: '' });
     const response = await handler(await signedRequest({ event: 'ping', payload: payloadFor('ping', null) }), { waitUntil: () => {} });
     expect(response.status).toBe(503);
+    expect((await response.json()).error).toMatch(/No database is configured/);
   });
 });

@@ -13,7 +13,7 @@ export interface PostgresDatabase extends Database {
  */
 export function createPostgresDatabase(
   url: string,
-  options: { max?: number; connectTimeoutSeconds?: number } = {},
+  options: { max?: number; connectTimeoutSeconds?: number; statementTimeoutMs?: number } = {},
 ): PostgresDatabase {
   const sql = postgres(url, {
     max: options.max ?? 4,
@@ -22,6 +22,8 @@ export function createPostgresDatabase(
     // Supavisor's transaction mode does not support prepared statements.
     prepare: false,
     onnotice: () => {},
+    // Every queue function is a short statement; one stuck on a lock must fail, not hang.
+    connection: { statement_timeout: options.statementTimeoutMs ?? 10_000 },
   });
   const db = createSqlDatabase(async (text, params) => [
     ...(await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[])),

@@ -1,4 +1,4 @@
-import { DatabaseUnavailableError, errorMessage } from '../errors.ts';
+import { databaseError, errorMessage } from '../errors.ts';
 import type { Database, SqlArgs, SqlFunction } from './port.ts';
 
 /** Runs one parameterised statement; each driver (postgres.js, PGlite) supplies its own. */
@@ -26,7 +26,7 @@ export function createSqlDatabase(query: QueryFn): Database {
       try {
         return (await query(text, params)) as Row[];
       } catch (error) {
-        throw new DatabaseUnavailableError(`${fn} failed: ${errorMessage(error)}`, { cause: error });
+        throw databaseError(`${fn} failed: ${errorMessage(error)}`, error);
       }
     },
   };

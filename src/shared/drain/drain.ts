@@ -2,6 +2,7 @@ import type { Config } from '../config.ts';
 import type { Database } from '../db/port.ts';
 import { errorMessage, NonRetriableError } from '../errors.ts';
 import { forEachBounded } from '../handlers/execute.ts';
+import { withTimeout } from '../timeout.ts';
 import type { EventSender } from '../inngest/sender.ts';
 import { Circuit, INNGEST_CIRCUIT } from './circuit.ts';
 import { claimJobs, countPendingJobs, failJob } from './jobs.ts';
@@ -44,7 +45,9 @@ export interface DrainSummary {
 export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): Promise<DrainSummary> {
   const now = deps.now ?? (() => Date.now());
   const started = now();
-  const deadline = started + deps.settings.budgetMs;
+  // The budget is the platform's wall clock: keep a margin so the last outcome and the summary
+  // are written before the runtime stops the function.
+  const deadline = started + deps.settings.budgetMs - Math.min(10_000, deps.settings.budgetMs / 10);
   const circuit = new Circuit(deps.db, INNGEST_CIRCUIT, deps.worker, {
     failureThreshold: deps.settings.circuitFailureThreshold,
     cooldownSeconds: deps.settings.circuitCooldownSeconds,
@@ -94,11 +97,9 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
     summary.claimed += jobs.length;
 
     await forEachBounded(jobs, deps.settings.concurrency, async (job) => {
-      const outcome = await withTimeout(
-        processJob(job, { ...deps, circuit }),
-        deps.settings.jobTimeoutMs,
-        job.id,
-      ).catch(async (error: unknown) => recordCrash(deps, job.id, error));
+      const outcome = await withTimeout(processJob(job, { ...deps, circuit }), deps.settings.jobTimeoutMs, () => {
+        throw new Error(`job ${job.id} exceeded the ${deps.settings.jobTimeoutMs} ms job timeout`);
+      }).catch(async (error: unknown) => recordCrash(deps, job.id, error));
       (summary[tally[outcome.kind]] as number) += 1;
       deps.log?.({ msg: 'job', jobId: job.id, type: job.type, outcome: outcome.kind, ...outcome.detail });
     });
@@ -110,18 +111,6 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
   summary.scheduled = pending.scheduled;
   summary.elapsedMs = Math.round(now() - started);
   return summary;
-}
-
-async function withTimeout<T>(work: Promise<T>, ms: number, jobId: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`job ${jobId} exceeded the ${ms} ms job timeout`)), ms);
-  });
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** An unexpected error (or timeout) still ends in an outcome: a retryable failure. */

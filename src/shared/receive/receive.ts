@@ -8,6 +8,7 @@ import { executePlan, type ExecutionResult } from '../handlers/execute.ts';
 import { planWork } from '../handlers/plan.ts';
 import type { EventSender } from '../inngest/sender.ts';
 import { chooseRoute, jobPriority } from '../routing/policy.ts';
+import { withTimeout } from '../timeout.ts';
 import { readBodyWithLimit } from './body.ts';
 import { answer } from './respond.ts';
 import { inspectDelivery, recordDelivery, type NewJob, type Recorded } from './store.ts';
@@ -31,38 +32,39 @@ export interface ReceiveDeps {
   waitUntil?: (promise: Promise<unknown>) => void;
   now?: () => number;
   log?: (entry: Record<string, unknown>) => void;
+  /** Overrides RECEIVE_BUDGET_MS (tests of a stalled database). */
+  receiveBudgetMs?: number;
 }
 
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /**
- * Inline work must leave GitHub's 10 s well intact: the Inngest SDK retries a failing send for
- * up to ~2 s (and a hung one far longer), so past this budget the delivery is queued instead.
+ * GitHub gives up after 10 s. Everything after the body is read shares this budget: database
+ * calls that have not answered by then become a 503, so GitHub shows a failed delivery that can
+ * be redelivered instead of a timeout.
  */
+const RECEIVE_BUDGET_MS = 8_000;
+/** Inline work past this is abandoned and the delivery queued (the Inngest SDK retries for ~2 s). */
 const INLINE_BUDGET_MS = 3_000;
 
-async function withinInlineBudget(work: Promise<ExecutionResult>, budgetMs: number | null): Promise<ExecutionResult> {
-  if (budgetMs === null) return work;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<ExecutionResult>((resolve) => {
-    timer = setTimeout(
-      () =>
-        resolve({
-          staleMarked: 0,
-          eventsSent: 0,
-          succeededWorkspaceIds: [],
-          failedWorkspaceIds: ['*'],
-          errors: [`inline work exceeded ${budgetMs} ms`],
-          unavailable: true,
-        }),
-      budgetMs,
-    );
-  });
-  try {
-    return await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
-  }
+function withDeadline(db: Database, deadline: () => number): Database {
+  return {
+    call: (fn, args) =>
+      withTimeout(db.call(fn, args), deadline(), () => {
+        throw new DatabaseUnavailableError(`${fn} did not answer within the receive budget`);
+      }),
+  };
+}
+
+function inlineTimedOut(budgetMs: number): ExecutionResult {
+  return {
+    staleMarked: 0,
+    eventsSent: 0,
+    succeededWorkspaceIds: [],
+    failedWorkspaceIds: ['*'],
+    errors: [`inline work exceeded ${budgetMs} ms`],
+    unavailable: true,
+  };
 }
 
 /** The receive path: verify → parse → dedup → count → route → inline work or enqueue → answer. */
@@ -105,10 +107,13 @@ export async function receiveWebhook(request: Request, deps: ReceiveDeps): Promi
   if (!headerInfo.event) return respond(400, { error: 'The X-GitHub-Event header is missing.' });
   if (!deliveryId) return respond(400, { error: 'The X-GitHub-Delivery header is missing.' });
   if (!deps.db) return respond(503, { error: 'No database is configured (DATABASE_URL or VITE_SUPABASE_URL).' });
+  const bodyRead = now();
+  const budget = deps.receiveBudgetMs ?? RECEIVE_BUDGET_MS;
+  const scoped = { ...deps, db: withDeadline(deps.db, () => bodyRead + budget - now()) };
 
   try {
     if (!isSupportedEvent(headerInfo.event)) {
-      const recorded = await recordDelivery(deps.db, {
+      const recorded = await recordDelivery(scoped.db, {
         deliveryId,
         event: headerInfo.event,
         action: null,
@@ -125,13 +130,15 @@ export async function receiveWebhook(request: Request, deps: ReceiveDeps): Promi
 
     const parsed = parseDelivery(request.headers, rawBody);
     if (!parsed.ok) return respond(400, { error: parsed.reason });
-    return await routeDelivery(parsed.delivery, deps, respond, () => now() - started);
+    return await routeDelivery(parsed.delivery, scoped, respond, () => now() - started);
   } catch (error) {
     if (error instanceof DatabaseUnavailableError) {
       deps.log?.({ msg: 'database unavailable', delivery: deliveryId, error: error.message });
       return respond(503, { error: 'The database is unavailable; redeliver this delivery later.' });
     }
-    throw error;
+    // Still JSON with the delivery id, so GitHub's log shows which delivery to redeliver.
+    deps.log?.({ msg: 'receive failed', delivery: deliveryId, error: errorMessage(error) });
+    return respond(500, { error: 'Internal error; redeliver this delivery later.' });
   }
 }
 
@@ -181,10 +188,8 @@ async function routeDelivery(
       data: delivery.payload as unknown as Record<string, unknown>,
       workspaceIds: inspection.workspaceIds ?? [],
     });
-    const result = await withinInlineBudget(
-      executePlan(plan, { db, sender: deps.sender, concurrency: deps.config.drain.fanoutConcurrency }),
-      sync ? null : INLINE_BUDGET_MS,
-    );
+    const work = executePlan(plan, { db, sender: deps.sender, concurrency: deps.config.drain.fanoutConcurrency });
+    const result = sync ? await work : await withTimeout(work, INLINE_BUDGET_MS, () => inlineTimedOut(INLINE_BUDGET_MS));
     if (result.failedWorkspaceIds.length === 0) {
       const recorded = await recordDelivery(db, { ...base, route, statusCode: 200, responseMs: elapsed() });
       if (recorded.duplicate) return respond(200, { duplicate: true });

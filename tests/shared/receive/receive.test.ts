@@ -246,6 +246,33 @@ describe('HTTP answers', () => {
     expect(body.delivery).toBe(delivery);
     expect(await deliveryRow(delivery)).toBeUndefined();
   });
+
+  it('503 within the receive budget when the database accepts but never answers', async () => {
+    const stalled = { call: () => new Promise<never>(() => {}) };
+    const h = harness(stalled);
+    h.deps.receiveBudgetMs = 300;
+    const started = Date.now();
+    const { status, body } = await h.receive(
+      await signedRequest({ event: 'issues', payload: payloadFor('issues', { fullName: 'a/b', githubId: 5 }) }),
+    );
+    expect(status).toBe(503);
+    expect(body.error).toMatch(/redeliver/);
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  it('500 (not 503) with the delivery id when a query fails for a reason other than an outage', async () => {
+    const buggy = createSqlDatabase(async () => {
+      throw Object.assign(new Error('function public.inspect_webhook_delivery does not exist'), { code: '42883' });
+    });
+    const h = harness(buggy);
+    const delivery = newDeliveryId();
+    const { status, body } = await h.receive(
+      await signedRequest({ event: 'issues', payload: payloadFor('issues', { fullName: 'a/b', githubId: 5 }), delivery }),
+    );
+    expect(status).toBe(500);
+    expect(body).toMatchObject({ ok: false, delivery });
+    expect(h.logs.find((l) => l.msg === 'receive failed')?.error).toMatch(/inspect_webhook_delivery does not exist/);
+  });
 });
 
 describe('routing by workspace count', () => {
