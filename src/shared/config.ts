@@ -15,6 +15,8 @@ export interface Config {
   workspaceThreshold: number;
   quickEvents: string[];
   maxBodyBytes: number;
+  /** How long a queued push job waits for more pushes of its repository before it may run. */
+  pushDebounceSeconds: number;
   database: DatabaseConfig;
   inngest: { eventKey: string | null; baseUrl: string | null };
   /** Also accepted as the drain's bearer token (what pg_cron or an operator may hold). */
@@ -110,6 +112,7 @@ export function loadConfig(env: EnvRecord): Config {
     workspaceThreshold: integer(env, 'WORKSPACE_THRESHOLD', 10, 0, 1_000_000),
     quickEvents: quickEvents(env),
     maxBodyBytes: integer(env, 'WEBHOOK_MAX_BODY_BYTES', 6 * 1024 * 1024, 1, 64 * 1024 * 1024),
+    pushDebounceSeconds: integer(env, 'PUSH_DEBOUNCE_SECONDS', 5, 0, 3_600),
     database: database(env),
     inngest: {
       eventKey: text(env, 'INNGEST_EVENT_KEY'),

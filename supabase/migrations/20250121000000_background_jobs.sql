@@ -289,13 +289,16 @@ begin
   v_key := p_job ->> 'coalesce_key';
   insert into public.background_jobs as j (
     type, payload, priority, max_retries, workspace_count, repository, repository_github_id,
-    coalesce_key)
+    coalesce_key, run_at)
   values (
     p_job ->> 'type',
     (p_job -> 'payload') || jsonb_build_object('delivery_ids', jsonb_build_array(p_delivery_id)),
     coalesce((p_job ->> 'priority')::integer, 100),
     coalesce((p_job ->> 'max_retries')::integer, 5),
-    p_workspace_count, p_repository, p_repository_github_id, v_key)
+    p_workspace_count, p_repository, p_repository_github_id, v_key,
+    -- A debounce window: the job waits so later pushes can join it. Joining never extends it,
+    -- so a steady stream of pushes cannot starve the job.
+    now() + make_interval(secs => coalesce((p_job ->> 'delay_seconds')::double precision, 0)))
   on conflict (coalesce_key) where coalesce_key is not null do update
     -- The newest push describes the repository's head; every GUID stays linked.
     set payload = excluded.payload

@@ -7,6 +7,12 @@
 -- holds, and leases them. Expired leases (a drain that crashed or was killed) are first put back,
 -- counted as a failed attempt so a job that kills its drain every time still reaches the dead
 -- letter instead of looping forever.
+--
+-- enable_sort = off (for this function only): the ready jobs must be read in claim-index order
+-- (background_jobs_claim_idx: priority, run_at) and only as far as p_limit. With statistics taken
+-- while the queue was empty (a fresh deploy, or a quiet queue before a burst) the planner
+-- otherwise bitmap-scans and sorts every queued row on every claim, which grows with the backlog.
+-- The ordered index scan needs no sort; a claim of one job by id needs no ORDER BY at all.
 -- ---------------------------------------------------------------------------------------------
 create or replace function public.claim_webhook_jobs(
   p_worker text,
@@ -17,6 +23,7 @@ create or replace function public.claim_webhook_jobs(
 returns setof public.background_jobs
 language plpgsql
 set search_path = public
+set enable_sort = off
 as $$
 begin
   with expired as (
@@ -37,12 +44,35 @@ begin
     from expired
    where j.id = expired.id;
 
+  if p_job_id is not null then
+    -- One job (the receiver's kick): by primary key, if it is still ready.
+    return query
+    with picked as (
+      select c.id from public.background_jobs c
+      where c.id = p_job_id
+        and c.status = 'queued'
+        and c.run_at <= now()
+      limit p_limit
+      for update skip locked
+    )
+    update public.background_jobs j
+       set status = 'processing',
+           started_at = clock_timestamp(),
+           locked_by = p_worker,
+           locked_until = clock_timestamp() + make_interval(secs => p_lease_seconds),
+           coalesce_key = null,
+           updated_at = now()
+      from picked
+     where j.id = picked.id
+    returning j.*;
+    return;
+  end if;
+
   return query
   with picked as (
     select c.id from public.background_jobs c
     where c.status = 'queued'
       and c.run_at <= now()
-      and (p_job_id is null or c.id = p_job_id)
     order by c.priority, c.run_at
     limit p_limit
     for update skip locked
@@ -62,29 +92,43 @@ $$;
 
 -- Complete only while still holding the lease (compare-and-set): a late worker whose lease was
 -- taken over gets false and must not report success.
+--
+-- The row is found by primary key alone and checked under its row lock. With the status in the
+-- UPDATE's WHERE clause the planner prefers the partial lease index (status = 'processing'), and
+-- then walks that index's entry for every job that ever held a lease (dead until vacuumed) on
+-- every call: completes got slower with every job done.
 create or replace function public.complete_webhook_job(
   p_job_id uuid,
   p_worker text,
   p_result jsonb default null
 )
 returns boolean
-language sql
+language plpgsql
 set search_path = public
 as $$
-  with done as (
-    update public.background_jobs j
-       set status = 'completed',
-           result = p_result,
-           error = null,
-           completed_at = clock_timestamp(),
-           duration_ms = greatest(0, (extract(epoch from clock_timestamp() - j.started_at) * 1000)::integer),
-           locked_by = null,
-           locked_until = null,
-           updated_at = now()
-     where j.id = p_job_id and j.status = 'processing' and j.locked_by = p_worker
-    returning 1
-  )
-  select exists (select 1 from done);
+declare
+  v_status text;
+  v_owner text;
+begin
+  select j.status, j.locked_by into v_status, v_owner
+    from public.background_jobs j
+   where j.id = p_job_id
+     for update;
+  if not coalesce(v_status = 'processing' and v_owner = p_worker, false) then
+    return false;
+  end if;
+  update public.background_jobs j
+     set status = 'completed',
+         result = p_result,
+         error = null,
+         completed_at = clock_timestamp(),
+         duration_ms = greatest(0, (extract(epoch from clock_timestamp() - j.started_at) * 1000)::integer),
+         locked_by = null,
+         locked_until = null,
+         updated_at = now()
+   where j.id = p_job_id;
+  return true;
+end;
 $$;
 
 -- Record a failed attempt: back to the queue with exponential backoff and equal jitter

@@ -16,7 +16,8 @@ export function harness(
   db: Database | null,
   options: { env?: EnvRecord; mode?: ReceiveMode; sender?: EventSender } = {},
 ): Harness {
-  const config = loadConfig({ GITHUB_WEBHOOK_SECRET: TEST_SECRET, ...options.env });
+  // Pushes are not debounced unless a test asks: most tests drain right after receiving.
+  const config = loadConfig({ GITHUB_WEBHOOK_SECRET: TEST_SECRET, PUSH_DEBOUNCE_SECONDS: '0', ...options.env });
   const recording = createRecordingSender();
   const kicks: string[] = [];
   const logs: Record<string, unknown>[] = [];

@@ -20,7 +20,7 @@ export type ReceiveMode =
   | 'sync';
 
 export interface ReceiveDeps {
-  config: Pick<Config, 'githubWebhookSecrets' | 'workspaceThreshold' | 'quickEvents' | 'maxBodyBytes'> & {
+  config: Pick<Config, 'githubWebhookSecrets' | 'workspaceThreshold' | 'quickEvents' | 'maxBodyBytes' | 'pushDebounceSeconds'> & {
     drain: Pick<Config['drain'], 'maxRetries' | 'fanoutConcurrency'>;
   };
   mode: ReceiveMode;
@@ -203,6 +203,10 @@ async function routeDelivery(
     // Nothing lost: the drain retries what failed inline (event ids make the re-send safe).
   }
 
+  // Pushes wait out a debounce window so a burst becomes one job; kicking them now would claim
+  // the job at once and end the window. The sweep (or the local timer) runs them after it.
+  const coalescible = delivery.event === 'push' && base.repositoryId !== null;
+  const debounced = coalescible && deps.config.pushDebounceSeconds > 0;
   const job: NewJob = {
     type: `webhook/${delivery.event}`,
     payload: {
@@ -214,15 +218,22 @@ async function routeDelivery(
     },
     priority: jobPriority(delivery.event),
     max_retries: deps.config.drain.maxRetries,
-    coalesce_key: delivery.event === 'push' && base.repositoryId !== null ? `push:${base.repositoryId}` : null,
+    coalesce_key: coalescible ? `push:${base.repositoryId}` : null,
+    delay_seconds: debounced ? deps.config.pushDebounceSeconds : 0,
   };
   const recorded: Recorded = await recordDelivery(db, { ...base, route: 'queued', statusCode: 202, responseMs: elapsed(), job });
   if (recorded.duplicate) return respond(200, { duplicate: true });
-  if (recorded.jobId && deps.kickDrain) {
+  if (recorded.jobId && deps.kickDrain && !debounced) {
     const kick = deps.kickDrain(recorded.jobId).catch((error: unknown) => {
       deps.log?.({ msg: 'drain kick failed', jobId: recorded.jobId, error: errorMessage(error) });
     });
     if (deps.waitUntil) deps.waitUntil(kick);
   }
-  return respond(202, { route: 'queued', jobId: recorded.jobId, coalesced: recorded.coalesced, workspaces: count });
+  return respond(202, {
+    route: 'queued',
+    jobId: recorded.jobId,
+    coalesced: recorded.coalesced,
+    workspaces: count,
+    ...(debounced ? { debounceSeconds: deps.config.pushDebounceSeconds } : {}),
+  });
 }

@@ -36,6 +36,8 @@ export interface NewJob {
   priority: number;
   max_retries: number;
   coalesce_key: string | null;
+  /** Not claimable before this many seconds (a push's debounce window). */
+  delay_seconds?: number;
 }
 
 export interface Recorded {

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedRepository } from '../../../src/node/seed.ts';
+import { loadConfig } from '../../../src/shared/config.ts';
 import { createSqlDatabase } from '../../../src/shared/db/sql.ts';
+import { drain } from '../../../src/shared/drain/drain.ts';
 import { InngestSendError } from '../../../src/shared/inngest/sender.ts';
 import { newDeliveryId, payloadFor, signedRequest, TEST_SECRET, HOOK_URL } from '../../helpers/deliveries.ts';
 import { harness } from '../../helpers/receive-harness.ts';
@@ -323,9 +325,45 @@ describe('coalescing pushes', () => {
     expect(linked.filter((r) => r.route === 'coalesced')).toHaveLength(9);
   });
 
+  it('a burst of pushes still becomes one job when every kick really runs the drain', async () => {
+    const repo = await repoIn(12);
+    const h = harness(t.db, { env: { PUSH_DEBOUNCE_SECONDS: '1' } });
+    const settings = loadConfig({}).drain;
+    let drains = 0;
+    h.deps.kickDrain = async (jobId) => {
+      drains += 1;
+      await drain({ db: t.db, sender: h.sender, settings, worker: `kick-${drains}` }, { jobId });
+    };
+    const kicked: Promise<unknown>[] = [];
+    h.deps.waitUntil = (p) => kicked.push(p);
+    for (let i = 0; i < 5; i += 1) {
+      const { status, body } = await h.receive(await signedRequest({ event: 'push', payload: payloadFor('push', repo) }));
+      expect(status).toBe(202);
+      expect(body.debounceSeconds).toBe(1);
+      await Promise.all(kicked);
+    }
+    // Other events are still kicked at once.
+    await h.receive(await signedRequest({ event: 'issues', payload: payloadFor('issues', repo, (p) => p.action === 'opened') }));
+    await Promise.all(kicked);
+    expect(drains).toBe(1);
+    const pushJobs = (await jobsFor(repo.fullName)).filter((j) => j.type === 'webhook/push');
+    expect(pushJobs).toHaveLength(1);
+    expect(pushJobs[0]?.status).toBe('queued');
+    expect(pushJobs[0]?.payload.delivery_ids).toHaveLength(5);
+
+    await new Promise((r) => setTimeout(r, 1_100));
+    const summary = await drain({ db: t.db, sender: h.sender, settings, worker: 'sweep' });
+    expect(summary.completed).toBeGreaterThanOrEqual(1);
+    const aggregates = h.sender.sent.filter(
+      (e) => e.name === 'workspace.metrics.aggregate' && e.data.reason === 'push' && e.data.repository === repo.fullName,
+    );
+    expect(aggregates).toHaveLength(12);
+    expect(new Set(aggregates.map((e) => e.data.workspaceId)).size).toBe(12);
+  });
+
   it('a push after the job was claimed starts a new job', async () => {
     const repo = await repoIn(1);
-    const h = harness(t.db);
+    const h = harness(t.db, { env: { PUSH_DEBOUNCE_SECONDS: '0' } });
     await h.receive(await signedRequest({ event: 'push', payload: payloadFor('push', repo) }));
     const [job] = await jobsFor(repo.fullName);
     await t.query(`select * from claim_webhook_jobs('test-worker', 1000, 60, $1::uuid)`, [job?.id]);
