@@ -73,7 +73,7 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
     lost: 'lost',
   };
 
-  for (;;) {
+  for (let round = 1; ; round += 1) {
     // Claim only what could finish in the time left, even if every job ran to its timeout.
     // A batch's leases all start at the claim, so it must also finish within the lease:
     // otherwise the batch's last jobs, still waiting their turn here, would expire and be
@@ -87,8 +87,12 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
       summary.stoppedForDeadline = true;
       break;
     }
+    // A lease owner per claim: a job that timed out here, was failed and claimed again by a later
+    // round cannot be completed by its first, abandoned run (compare-and-set on the owner).
+    const owner = `${deps.worker}#${round}`;
+    const roundDeps = { ...deps, worker: owner };
     const jobs = await claimJobs(deps.db, {
-      worker: deps.worker,
+      worker: owner,
       limit,
       leaseSeconds: deps.settings.leaseSeconds,
       ...(request.jobId ? { jobId: request.jobId } : {}),
@@ -97,9 +101,9 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
     summary.claimed += jobs.length;
 
     await forEachBounded(jobs, deps.settings.concurrency, async (job) => {
-      const outcome = await withTimeout(processJob(job, { ...deps, circuit }), deps.settings.jobTimeoutMs, () => {
+      const outcome = await withTimeout(processJob(job, { ...roundDeps, circuit }), deps.settings.jobTimeoutMs, () => {
         throw new Error(`job ${job.id} exceeded the ${deps.settings.jobTimeoutMs} ms job timeout`);
-      }).catch(async (error: unknown) => recordCrash(deps, job.id, error));
+      }).catch(async (error: unknown) => recordCrash(roundDeps, job.id, error));
       (summary[tally[outcome.kind]] as number) += 1;
       deps.log?.({ msg: 'job', jobId: job.id, type: job.type, outcome: outcome.kind, ...outcome.detail });
     });
