@@ -74,6 +74,7 @@ async function runVerb(argv: string[], ctx: VerbContext): Promise<number> {
     }
     if (error instanceof ConfigError) {
       ctx.err(`error: ${error.message}`);
+      ctx.err(`usage: ${verb.usage}`);
       return 2;
     }
     ctx.err(`error: ${errorMessage(error)}`);
@@ -118,6 +119,8 @@ export async function main(argv: string[], env: EnvRecord = process.env, options
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`error: ${error.message}\n`);
+      const verb = argv[0] ? VERBS[argv[0]] : undefined;
+      process.stderr.write(`usage: ${verb?.usage ?? USAGE}\n`);
       return 2;
     }
     throw error;

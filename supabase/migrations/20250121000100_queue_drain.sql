@@ -168,7 +168,7 @@ as $$
   returning j.status, j.retry_count, j.run_at;
 $$;
 
--- Put a claimed job back untouched until p_until (circuit open, or the drain's deadline): no
+-- Put a claimed job back untouched until p_until (the Inngest circuit is open): no
 -- retry is spent, because nothing was wrong with the job.
 create or replace function public.defer_webhook_job(
   p_job_id uuid,
