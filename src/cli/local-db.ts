@@ -54,7 +54,15 @@ export function summarizeMigration(output: string): string {
 export async function openLocalDatabase(config: Config, dir = dataDir(process.env)): Promise<LocalDatabase> {
   if (config.database.kind === 'postgres') {
     const url = config.database.url;
-    const sql = postgres(url, { max: 8, connect_timeout: 5, onnotice: () => {}, prepare: false });
+    const sql = postgres(url, {
+      max: 8,
+      connect_timeout: 5,
+      onnotice: () => {},
+      prepare: false,
+      // As in the deployed adapter (src/shared/db/postgres.ts): short statements, quick reconnects.
+      connection: { statement_timeout: 10_000 },
+      backoff: (attempts: number) => Math.min(0.1 * attempts, 1),
+    });
     const query: QueryFn = async (text, params) => [...(await sql.unsafe(text, params as never[]))];
     return {
       kind: 'postgres',

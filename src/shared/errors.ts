@@ -33,6 +33,11 @@ const TRANSIENT_SQLSTATE = /^(08|40|53|57|58)/;
 
 /** Outage or query failure: decided by the SQLSTATE when the database answered one. */
 export function databaseError(message: string, cause: unknown): DatabaseUnavailableError | DatabaseQueryError {
+  // Thrown by the driver before anything was sent (serialising a value, a bad parameter): a bug
+  // of ours, not an outage.
+  if (cause instanceof RangeError || cause instanceof TypeError || cause instanceof SyntaxError) {
+    if ((cause as { code?: unknown }).code === undefined) return new DatabaseQueryError(message, { cause });
+  }
   const code = (cause as { code?: unknown } | null)?.code;
   const sqlstate = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^[A-Z]{5}$/.test(code) ? code : null;
   if (sqlstate && !TRANSIENT_SQLSTATE.test(sqlstate)) return new DatabaseQueryError(message, { cause });

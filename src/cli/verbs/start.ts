@@ -15,6 +15,7 @@ import { sendWebResponse, toWebRequest } from '../http-bridge.ts';
 import type { LocalDatabase } from '../local-db.ts';
 import { runVerbInStack } from '../main.ts';
 
+const FETCH_FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
 const HYBRID_PATH = '/.netlify/functions/api-workspaces-webhook-hybrid';
 const SYNC_PATH = '/.netlify/functions/api-workspaces-webhook';
 const DRAIN_PATH = '/functions/v1/process-webhook';
@@ -153,6 +154,11 @@ Drains on every kick and every --drain-interval seconds (default 60). Stops on S
 
       server.on('request', async (req, res) => {
         try {
+          if (FETCH_FORBIDDEN_METHODS.has((req.method ?? '').toUpperCase())) {
+            // A Fetch Request cannot carry these methods, so answer before building one.
+            await sendWebResponse(res, answer(405, null, { error: `Method ${req.method} is not allowed.` }, { allow: 'POST' }));
+            return;
+          }
           const request = await toWebRequest(req, base);
           const path = new URL(request.url).pathname;
           const admin = request.headers.get('authorization') === `Bearer ${adminToken}`;

@@ -24,6 +24,9 @@ export function createPostgresDatabase(
     onnotice: () => {},
     // Every queue function is a short statement; one stuck on a lock must fail, not hang.
     connection: { statement_timeout: options.statementTimeoutMs ?? 10_000 },
+    // Retry a lost server quickly (the default backs off up to 20 s, during which every query
+    // waits): the receive path must answer within its budget and recover as soon as it can.
+    backoff: (attempts: number) => Math.min(0.1 * attempts, 1),
   });
   const db = createSqlDatabase(async (text, params) => [
     ...(await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[])),

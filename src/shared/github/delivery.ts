@@ -1,5 +1,6 @@
 import type { operations } from '@octokit/openapi-webhooks-types';
 import { isSupportedEvent, type SupportedEvent } from './events.ts';
+import { unstorableReason } from './storable.ts';
 
 type BodyOf<K extends keyof operations> = operations[K] extends {
   requestBody: { content: { 'application/json': infer B } };
@@ -81,6 +82,8 @@ export function parseDelivery(headers: Headers, rawBody: string): ParseResult {
   }
   const payload = body.value;
 
+  const unstorable = unstorableReason(payload);
+  if (unstorable !== null) return fail(`The payload cannot be stored: ${unstorable}.`);
   const problem = validate(event, payload);
   if (problem !== null) return fail(`${event} payload: ${problem}`);
 

@@ -46,6 +46,7 @@ const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 const RECEIVE_BUDGET_MS = 8_000;
 /** Inline work past this is abandoned and the delivery queued (the Inngest SDK retries for ~2 s). */
 const INLINE_BUDGET_MS = 3_000;
+const MAX_HEADER_LENGTH = 255;
 
 function withDeadline(db: Database, deadline: () => number): Database {
   return {
@@ -106,6 +107,10 @@ export async function receiveWebhook(request: Request, deps: ReceiveDeps): Promi
   }
   if (!headerInfo.event) return respond(400, { error: 'The X-GitHub-Event header is missing.' });
   if (!deliveryId) return respond(400, { error: 'The X-GitHub-Delivery header is missing.' });
+  // GitHub's GUIDs are 36 characters; a longer key would not fit the dedup index.
+  if (deliveryId.length > MAX_HEADER_LENGTH || headerInfo.event.length > MAX_HEADER_LENGTH) {
+    return respond(400, { error: `X-GitHub-Delivery and X-GitHub-Event must be at most ${MAX_HEADER_LENGTH} characters.` });
+  }
   if (!deps.db) return respond(503, { error: 'No database is configured (DATABASE_URL or VITE_SUPABASE_URL).' });
   const bodyRead = now();
   const budget = deps.receiveBudgetMs ?? RECEIVE_BUDGET_MS;

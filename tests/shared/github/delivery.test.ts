@@ -139,3 +139,33 @@ describe('readDeliveryHeaders / isSupportedEvent', () => {
     expect([null, 'star', 'pull_request_review', ''].some(isSupportedEvent)).toBe(false);
   });
 });
+
+describe('payloads Postgres cannot store are a 400, not a 5xx', () => {
+  const headers = () =>
+    new Headers({ 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': 'd-1' });
+  const push = () => exampleOf('push');
+
+  it('rejects U+0000 anywhere in the payload', () => {
+    const payload = push();
+    payload.head_commit = { ...(payload.head_commit ?? {}), message: 'fix\u0000' };
+    const result = parseDelivery(headers(), JSON.stringify(payload));
+    expect(result).toEqual({ ok: false, reason: expect.stringMatching(/U\+0000/) });
+  });
+
+  it('rejects an unpaired surrogate escape, and accepts a real emoji pair', () => {
+    const bad = JSON.stringify(push()).replace('"ref":', '"x":"\\ud800","ref":');
+    expect(parseDelivery(headers(), bad)).toEqual({ ok: false, reason: expect.stringMatching(/surrogate/) });
+    const good = JSON.stringify({ ...push(), note: '\ud83d\ude80' });
+    expect(parseDelivery(headers(), good).ok).toBe(true);
+  });
+
+  it('rejects a key with U+0000 and nesting deeper than the limit', () => {
+    const payload = push();
+    payload['odd\u0000key'] = 1;
+    expect(parseDelivery(headers(), JSON.stringify(payload)).ok).toBe(false);
+    // Built as text: JSON.stringify itself overflows the stack at this depth.
+    const nested = JSON.stringify(push()).replace(/}$/, `,"deep":${'['.repeat(5_000)}"x"${']'.repeat(5_000)}}`);
+    expect(parseDelivery(headers(), nested)).toEqual({ ok: false, reason: expect.stringMatching(/nested deeper/) });
+  });
+});
+

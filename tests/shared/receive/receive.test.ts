@@ -111,6 +111,14 @@ describe('HTTP answers', () => {
     expect((await h.receive(req)).status).toBe(400);
   });
 
+  it('400 for a delivery id longer than any GitHub GUID, recording nothing', async () => {
+    const h = harness(t.db);
+    const delivery = 'x'.repeat(3_000);
+    const { status } = await h.receive(await signedRequest({ event: 'star', payload: payloadFor('star', null), delivery }));
+    expect(status).toBe(400);
+    expect(await deliveryRow(delivery)).toBeUndefined();
+  });
+
   it('200 inline for ping, recorded', async () => {
     const h = harness(t.db);
     const delivery = newDeliveryId();
