@@ -255,7 +255,7 @@ export interface MaterializedCase {
 }
 
 /** Strings with U+0000 or an unpaired surrogate, or nesting deeper than `maxDepth` (iterative walk). */
-export function unstorableReason(value: unknown, maxDepth = 2_000): string | null {
+export function unstorableReason(value: unknown, maxDepth = 255): string | null {
   const stack: [unknown, number][] = [[value, 0]];
   while (stack.length > 0) {
     const [node, depth] = stack.pop() as [unknown, number];
@@ -464,7 +464,12 @@ export function materialize(c: FuzzCase, index: number, repos: readonly ChaosRep
   const fresh = c.delivery === 'unique' || c.delivery === 'weird' || c.delivery === 'duplicated' || (c.delivery === 'reuse' && reusedGuid === null);
 
   // What the router will store: the headers always, the parsed payload on queued routes.
-  let unstorable: string | null = deliveryHeader !== null && deliveryHeader.length > 2_000 ? 'long delivery id' : null;
+  // The receiver refuses headers over 255 characters (the dedup key) and payloads Postgres cannot
+  // store, with a 400.
+  let unstorable: string | null =
+    (deliveryHeader !== null && deliveryHeader.length > 255) || (eventHeader !== null && eventHeader.length > 255)
+      ? 'long delivery id'
+      : null;
   if (!unstorable && eventHeader !== null && isSupportedEvent(eventHeader)) {
     const text = lossyUtf8.decode(body);
     const formField = /x-www-form-urlencoded/i.test(c.contentType ?? '') ? new URLSearchParams(text).get('payload') : text;

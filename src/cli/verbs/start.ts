@@ -156,7 +156,9 @@ Drains on every kick and every --drain-interval seconds (default 60). Stops on S
         try {
           if (FETCH_FORBIDDEN_METHODS.has((req.method ?? '').toUpperCase())) {
             // A Fetch Request cannot carry these methods, so answer before building one.
-            await sendWebResponse(res, answer(405, null, { error: `Method ${req.method} is not allowed.` }, { allow: 'POST' }));
+            const delivery = req.headers['x-github-delivery'];
+            const body = { error: `Method ${req.method} is not allowed.` };
+            await sendWebResponse(res, answer(405, typeof delivery === 'string' ? delivery : null, body, { allow: 'POST' }));
             return;
           }
           const request = await toWebRequest(req, base);
