@@ -1,7 +1,7 @@
 import { ConfigError } from './errors.ts';
 import { SUPPORTED_EVENTS } from './github/events.ts';
 
-/** The environment as a plain record: `process.env`, `Netlify.env.toObject()` or `Deno.env.toObject()`. */
+/** The environment as a plain record, as each runtime's entrypoint reads it (Node, Netlify or Deno). */
 export type EnvRecord = Readonly<Record<string, string | undefined>>;
 
 export type DatabaseConfig =

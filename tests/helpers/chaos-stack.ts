@@ -6,6 +6,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, sleep } from './chaos-env.ts';
+import { runCli as runCliProcess, type CliResult } from './cli.ts';
 
 export const BIN = join(ROOT, 'bin/webhook-router.mjs');
 export const HYBRID_PATH = '/.netlify/functions/api-workspaces-webhook-hybrid';
@@ -156,27 +157,11 @@ export async function startChaosStack(env: Record<string, string>, options: { dr
   return { child, port, base, hybridUrl: `${base}${HYBRID_PATH}`, logs, stderr: () => stderr, alive: () => running, exit, stop };
 }
 
-export type CliResult = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number };
+export type { CliResult } from './cli.ts';
 
-/** `webhook-router <args>` as a child process, to completion (SIGKILL after `timeoutMs`). */
+/** `webhook-router <args>` as a child process, to completion; the chaos runs allow two minutes. */
 export function runCli(args: string[], env: Record<string, string>, timeoutMs = 120_000): Promise<CliResult> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
-    });
-  });
+  return runCliProcess(args, env, timeoutMs);
 }
 
 /** `webhook-router <args>` started in the background (the SIGKILL test kills it). */

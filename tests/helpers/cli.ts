@@ -17,7 +17,7 @@ export const HYBRID_PATH = '/.netlify/functions/api-workspaces-webhook-hybrid';
 export const SYNC_PATH = '/.netlify/functions/api-workspaces-webhook';
 export const DRAIN_PATH = '/functions/v1/process-webhook';
 
-export type CliResult = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string };
+export type CliResult = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number };
 
 /**
  * Only what a child needs from the parent (PATH, HOME) plus `extra`: never DATABASE_URL, INNGEST_*
@@ -43,6 +43,7 @@ export async function freePort(): Promise<number> {
 
 /** `webhook-router <args>` as a child process, to completion (killed after `timeoutMs`). */
 export function runCli(args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<CliResult> {
+  const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -56,7 +57,7 @@ export function runCli(args: string[], env: Record<string, string>, timeoutMs = 
     });
     child.once('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
     });
   });
 }
@@ -192,8 +193,9 @@ export async function runMain(argv: string[], env: EnvRecord, options: MainOptio
   const out = vi.spyOn(process.stdout, 'write').mockImplementation(capture('out') as typeof process.stdout.write);
   const err = vi.spyOn(process.stderr, 'write').mockImplementation(capture('err') as typeof process.stderr.write);
   try {
+    const started = Date.now();
     const code = await main(argv, env, options);
-    return { code, signal: null, stdout, stderr };
+    return { code, signal: null, stdout, stderr, ms: Date.now() - started };
   } finally {
     out.mockRestore();
     err.mockRestore();

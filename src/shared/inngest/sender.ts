@@ -149,7 +149,7 @@ export function createInngestSender(opts: {
   const client = new Inngest({
     id: 'webhook-router',
     // Explicit options beat INNGEST_EVENT_KEY / INNGEST_BASE_URL / INNGEST_EVENT_API_BASE_URL /
-    // INNGEST_DEV, which the SDK otherwise reads from process.env or Deno.env by itself; the
+    // INNGEST_DEV, which the SDK otherwise reads from the runtime environment by itself; the
     // composition root decides what reaches this sender.
     eventKey: encodeURIComponent(opts.eventKey),
     baseUrl: baseUrl.href,
