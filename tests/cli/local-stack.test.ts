@@ -2,10 +2,10 @@
 // then seed/send/stats as further child processes that find it through <data dir>/stack.json.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listenLocal } from '../helpers/net.ts';
 import { METRICS_AGGREGATE_EVENT, REPOSITORY_CHANGED_EVENT } from '../../src/shared/inngest/events.ts';
 import {
   cliEnv,
@@ -234,9 +234,8 @@ function localStackFlow(kind: 'pglite' | 'postgres') {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end('[]');
       });
-      await new Promise<void>((resolve) => github.listen(0, '127.0.0.1', resolve));
+      const api = await listenLocal(github);
       try {
-        const api = `http://127.0.0.1:${(github.address() as AddressInfo).port}`;
         const result = await runCli(['redeliver', '--repo', 'acme/widgets', '--hook-id', '42', '--dry-run'], {
           ...env,
           GITHUB_TOKEN: 'ghp_caller_token',

@@ -2,13 +2,14 @@
 // per-file Postgres database and a local Inngest stand-in.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedRepository } from '../../src/node/seed.ts';
 import { eventId, METRICS_AGGREGATE_EVENT, REPOSITORY_CHANGED_EVENT } from '../../src/shared/inngest/events.ts';
 import { newDeliveryId, payloadFor, signedRequest } from '../helpers/deliveries.ts';
 import { harness } from '../helpers/receive-harness.ts';
+import { cliEnv } from '../helpers/cli.ts';
+import { freePort, listenLocal } from '../helpers/net.ts';
 import { createTestDatabase, onPostgres, reportSkip, type TestDatabase } from '../helpers/test-db.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -27,23 +28,7 @@ const EVENT_KEY = 'test-key';
 const START_TIMEOUT_MS = 20_000;
 
 /** Only what Deno needs from the parent: nothing else (INNGEST_*, DATABASE_URL) may leak in. */
-function baseEnv(): Record<string, string> {
-  const env: Record<string, string> = { NO_COLOR: '1' };
-  if (process.env.PATH) env.PATH = process.env.PATH;
-  if (process.env.HOME) env.HOME = process.env.HOME;
-  return env;
-}
 
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 type StandInRequest = { method: string; path: string; contentType: string | undefined; body: unknown };
 
@@ -67,12 +52,7 @@ async function startInngestStandIn(): Promise<{ server: Server; url: string; rec
       res.end(JSON.stringify({ ids, status: 200 }));
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  return { server, url: `http://127.0.0.1:${port}`, received };
+  return { server, url: await listenLocal(server), received };
 }
 
 type Exit = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string };
@@ -100,7 +80,7 @@ function runToExit(env: Record<string, string>, timeoutMs = 25_000): Promise<Exi
 describe('process-webhook refuses to start with a bad configuration', () => {
   // No database connection is made here, so these run on PGlite too.
   it('without DATABASE_URL or SUPABASE_DB_URL: non-zero exit naming SUPABASE_DB_URL', async () => {
-    const exit = await runToExit({ ...baseEnv(), PROCESS_WEBHOOK_SECRET: SECRET, PROCESS_WEBHOOK_PORT: String(await freePort()) });
+    const exit = await runToExit({ ...cliEnv(), PROCESS_WEBHOOK_SECRET: SECRET, PROCESS_WEBHOOK_PORT: String(await freePort()) });
     expect(exit.signal, exit.stderr).toBeNull();
     expect(exit.code, exit.stderr).not.toBe(0);
     expect(exit.stderr).toMatch(/SUPABASE_DB_URL/);
@@ -108,7 +88,7 @@ describe('process-webhook refuses to start with a bad configuration', () => {
 
   it('with WORKSPACE_THRESHOLD=abc: non-zero exit naming WORKSPACE_THRESHOLD', async () => {
     const exit = await runToExit({
-      ...baseEnv(),
+      ...cliEnv(),
       DATABASE_URL: 'postgres://postgres@127.0.0.1:1/unused',
       PROCESS_WEBHOOK_SECRET: SECRET,
       PROCESS_WEBHOOK_PORT: String(await freePort()),
@@ -164,7 +144,7 @@ describe('process-webhook under Deno (real Postgres)', () => {
     const proc = spawn(DENO, DENO_ARGS, {
       cwd: ROOT,
       env: {
-        ...baseEnv(),
+        ...cliEnv(),
         DATABASE_URL: t.url as string,
         PROCESS_WEBHOOK_SECRET: SECRET,
         PROCESS_WEBHOOK_PORT: String(port),

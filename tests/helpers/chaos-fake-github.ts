@@ -2,7 +2,7 @@
 // hook's delivery attempts (newest first, paginated with a Link cursor like GitHub) and, on
 // `POST …/deliveries/<id>/attempts`, re-sends the original signed delivery (same GUID) to the stack.
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenLocal } from './net.ts';
 
 export interface Attempt {
   id: number;
@@ -104,11 +104,7 @@ export async function startChaosFakeGitHub(options: {
     }
     return json(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = await listenLocal(server);
   return {
     url,
     record,

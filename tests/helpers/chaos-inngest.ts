@@ -2,7 +2,8 @@
 // Inngest, can be made slow or fail with HTTP 500 for a window, and records every event id with its
 // content so a test can prove no id was ever sent twice with different content.
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { listenLocal } from './net.ts';
 
 export interface RecordedEvent {
   id: string;
@@ -133,10 +134,6 @@ export async function startInngestStandIn(options: { failWith?: number | null; d
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  state.url = await listenLocal(server);
   return state;
 }

@@ -2,11 +2,13 @@
 // long-running drain workers (the real `drain` verb in a loop), and one-shot CLI verbs.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, sleep } from './chaos-env.ts';
 import { runCli as runCliProcess, type CliResult } from './cli.ts';
+import { freePort } from './net.ts';
+
+export { freePort };
 
 export const BIN = join(ROOT, 'bin/webhook-router.mjs');
 export const HYBRID_PATH = '/.netlify/functions/api-workspaces-webhook-hybrid';
@@ -43,16 +45,6 @@ export function tempDataDir(prefix: string): { dir: string; remove(): void } {
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** Reads a child's stdout as JSON log lines without keeping all of it in memory. */
 class LogTap {

@@ -2,7 +2,6 @@
 // controlled environment, or in-process through main() with its output captured.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { vi } from 'vitest';
@@ -17,6 +16,10 @@ export const HYBRID_PATH = '/.netlify/functions/api-workspaces-webhook-hybrid';
 export const SYNC_PATH = '/.netlify/functions/api-workspaces-webhook';
 export const DRAIN_PATH = '/functions/v1/process-webhook';
 
+import { freePort } from './net.ts';
+
+export { freePort };
+
 export type CliResult = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number };
 
 /**
@@ -30,16 +33,6 @@ export function cliEnv(extra: Record<string, string> = {}): Record<string, strin
   return { ...env, ...extra };
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** `webhook-router <args>` as a child process, to completion (killed after `timeoutMs`). */
 export function runCli(args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<CliResult> {

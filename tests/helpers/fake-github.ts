@@ -1,6 +1,6 @@
 // A local stand-in for the GitHub REST API's hook delivery endpoints, recording every request.
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenLocal } from './net.ts';
 
 export interface HookDelivery {
   id: number;
@@ -77,11 +77,7 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
     if (req.method === 'POST' && /\/deliveries\/\d+\/attempts$/.test(parsed.pathname)) return json(202, {});
     return json(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = await listenLocal(server);
   return {
     url,
     requests,

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { seedRepository } from '../../src/node/seed.ts';
+import { listenLocal } from '../helpers/net.ts';
 import { payloadFor, signedRequest, TEST_SECRET } from '../helpers/deliveries.ts';
 import { createTestDatabase, onPostgres, reportSkip, type TestDatabase } from '../helpers/test-db.ts';
 
@@ -28,8 +28,7 @@ beforeAll(async () => {
     kicks.push({ authorization: req.headers.authorization, body: Buffer.concat(chunks).toString('utf8') });
     res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
   });
-  await new Promise<void>((resolve) => drainServer.listen(0, '127.0.0.1', resolve));
-  drainUrl = `http://127.0.0.1:${(drainServer.address() as AddressInfo).port}/functions/v1/process-webhook`;
+  drainUrl = `${await listenLocal(drainServer)}/functions/v1/process-webhook`;
 });
 afterAll(async () => {
   delete (globalThis as { Netlify?: unknown }).Netlify;

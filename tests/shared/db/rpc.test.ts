@@ -1,5 +1,4 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createClient } from '@supabase/supabase-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedRepository } from '../../../src/node/seed.ts';
@@ -8,6 +7,7 @@ import { functionCall } from '../../../src/shared/db/sql.ts';
 import type { SqlFunction } from '../../../src/shared/db/port.ts';
 import { DatabaseUnavailableError } from '../../../src/shared/errors.ts';
 import { payloadFor, signedRequest } from '../../helpers/deliveries.ts';
+import { listenLocal } from '../../helpers/net.ts';
 import { harness } from '../../helpers/receive-harness.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-db.ts';
 
@@ -61,8 +61,7 @@ async function startPostgrestStandIn(): Promise<void> {
       res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ message: (error as Error).message }));
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  baseUrl = await listenLocal(server);
 }
 
 beforeAll(async () => {
