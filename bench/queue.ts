@@ -6,7 +6,7 @@
  *
  * pg-boss 12 and graphile-worker 0.18 need Node ≥ 22.12 / 22.18: run this file with the pinned
  * Node 22 (node_modules/node/bin/node --import tsx bench/queue.ts); on older Node only the systems
- * that need nothing but our code run (ours, ours-batch-complete, bare).
+ * that need nothing but our code run (ours, ours-per-job, bare).
  *
  * Every scenario gets its own database cloned from one template that has all schemas installed and
  * was never analysed, so statistics never leak from one scenario into the next.
@@ -18,12 +18,12 @@ import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { createPostgresDatabase, type PostgresDatabase } from '../src/shared/db/postgres.ts';
 import { forEachBounded } from '../src/shared/handlers/execute.ts';
-import { claimJobs, completeJob } from '../src/shared/drain/jobs.ts';
+import { claimJobs, completeJob, completeJobs } from '../src/shared/drain/jobs.ts';
 import { recordDelivery } from '../src/shared/receive/store.ts';
 import { createBenchDatabase, type BenchDatabase } from './lib/db.ts';
 import { pool, ratio, sleep, summarize, type Summary } from './lib/stats.ts';
 
-export const SYSTEMS = ['ours', 'ours-batch-complete', 'pg-boss', 'graphile-worker', 'bare'] as const;
+export const SYSTEMS = ['ours', 'ours-per-job', 'pg-boss', 'graphile-worker', 'bare'] as const;
 export type QueueSystem = (typeof SYSTEMS)[number];
 export type Statistics = 'fresh' | 'stale';
 
@@ -37,7 +37,7 @@ export interface QueueOptions {
   statistics: Statistics[];
   /** Jobs per claim / fetch / local queue. */
   batchSize: number;
-  /** Per worker: completions in flight (ours, like DRAIN_CONCURRENCY) and graphile-worker's concurrentJobs. */
+  /** Per worker: completions in flight (ours-per-job, like DRAIN_CONCURRENCY) and graphile-worker's concurrentJobs. */
   completeConcurrency: number;
   /** Concurrent per-job enqueue calls. */
   enqueueConcurrency: number;
@@ -117,33 +117,6 @@ const BARE_SCHEMA = `
     completed_at timestamptz
   );
   create index bench_bare_claim_idx on public.bench_bare (priority, run_at) where status = 'queued';
-
-  -- What a batch variant of complete_webhook_job would be (bench only, not part of the router):
-  -- the same compare-and-set, rows found by primary key and checked under their locks, then one
-  -- UPDATE for the whole claimed batch, one commit instead of one per job.
-  create function public.bench_complete_webhook_jobs(p_job_ids uuid[], p_worker text, p_result jsonb)
-  returns integer
-  language plpgsql
-  set search_path = public
-  as $$
-  declare
-    r record;
-    v_mine uuid[] := '{}';
-  begin
-    for r in select j.id, j.status, j.locked_by from public.background_jobs j
-             where j.id = any(p_job_ids) order by j.id for update
-    loop
-      if r.status = 'processing' and r.locked_by = p_worker then v_mine := v_mine || r.id; end if;
-    end loop;
-    update public.background_jobs j
-       set status = 'completed', result = p_result, error = null,
-           completed_at = clock_timestamp(),
-           duration_ms = greatest(0, (extract(epoch from clock_timestamp() - j.started_at) * 1000)::integer),
-           locked_by = null, locked_until = null, updated_at = now()
-     where j.id = any(v_mine);
-    return cardinality(v_mine);
-  end;
-  $$;
 `;
 
 async function buildTemplate(systems: readonly QueueSystem[]): Promise<BenchDatabase> {
@@ -199,7 +172,7 @@ interface Harness {
   close(): Promise<void>;
 }
 
-function ourHarness(url: string, options: QueueOptions, batchComplete: boolean): Harness {
+function ourHarness(url: string, options: QueueOptions, perJob: boolean): Harness {
   const shared = createPostgresDatabase(url, { max: options.enqueueConcurrency });
   const raw = postgres(url, { max: 1, prepare: false, onnotice: () => {} });
   return {
@@ -230,14 +203,10 @@ function ourHarness(url: string, options: QueueOptions, batchComplete: boolean):
     async process(workers) {
       const latencies: number[] = [];
       const dbs: PostgresDatabase[] = Array.from({ length: workers }, () =>
-        createPostgresDatabase(url, { max: batchComplete ? 1 : options.completeConcurrency }),
+        createPostgresDatabase(url, { max: perJob ? options.completeConcurrency : 1 }),
       );
-      const sqls = batchComplete
-        ? Array.from({ length: workers }, () => postgres(url, { max: 1, prepare: false, onnotice: () => {} }))
-        : [];
       // Open the connections before the clock starts, as a warm drain would have them.
       await Promise.all(dbs.map((db) => claimJobs(db, { worker: 'warm', limit: 0, leaseSeconds: 180 })));
-      await Promise.all(sqls.map((sql) => sql`select 1`));
       const started = performance.now();
       try {
         await Promise.all(
@@ -248,20 +217,16 @@ function ourHarness(url: string, options: QueueOptions, batchComplete: boolean):
               const jobs = await claimJobs(db, { worker, limit: options.batchSize, leaseSeconds: 180 });
               latencies.push(performance.now() - t);
               if (jobs.length === 0) return;
-              if (batchComplete) {
-                const sql = sqls[w] as postgres.Sql;
-                const [row] = await sql.unsafe('select public.bench_complete_webhook_jobs($1::uuid[], $2, $3::jsonb) as n', [
-                  jobs.map((j) => j.id),
-                  worker,
-                  JSON.stringify({ ok: true }),
-                ]);
-                if (Number(row?.n) !== jobs.length) throw new Error(`batch complete kept ${row?.n} of ${jobs.length} leases`);
-              } else {
+              if (perJob) {
                 const outcomes = await forEachBounded(jobs, options.completeConcurrency, async (job) => {
                   if (!(await completeJob(db, job.id, worker, { ok: true }))) throw new Error(`lost lease on ${job.id}`);
                 });
                 const failed = outcomes.find((o) => o.status === 'rejected');
                 if (failed && failed.status === 'rejected') throw failed.reason;
+              } else {
+                // What the drain does with a round: one statement completes every job in it.
+                const completed = await completeJobs(db, worker, new Map(jobs.map((j) => [j.id, { ok: true }])));
+                if (completed.size !== jobs.length) throw new Error(`round complete kept ${completed.size} of ${jobs.length} leases`);
               }
             }
           }),
@@ -269,7 +234,6 @@ function ourHarness(url: string, options: QueueOptions, batchComplete: boolean):
         return { ms: performance.now() - started, claimLatencies: latencies };
       } finally {
         await Promise.all(dbs.map((db) => db.close()));
-        await Promise.all(sqls.map((sql) => sql.end({ timeout: 5 })));
       }
     },
     async completedCount() {
@@ -456,7 +420,7 @@ async function harnessFor(system: QueueSystem, url: string, options: QueueOption
   switch (system) {
     case 'ours':
       return ourHarness(url, options, false);
-    case 'ours-batch-complete':
+    case 'ours-per-job':
       return ourHarness(url, options, true);
     case 'bare':
       return bareHarness(url, options);
@@ -528,7 +492,7 @@ async function runScenario(
     run.enqueue.ms = Math.round(performance.now() - t);
     run.enqueue.jobsPerSecond = Math.round(options.jobs / ((performance.now() - t) / 1000));
     if (statistics === 'fresh') await analyze();
-    if ((system === 'ours' || system === 'ours-batch-complete') && !plans[statistics]) {
+    if ((system === 'ours' || system === 'ours-per-job') && !plans[statistics]) {
       plans[statistics] = await claimPlan(db.url);
     }
     t = performance.now();

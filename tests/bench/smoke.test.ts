@@ -108,10 +108,10 @@ describe.skipIf(!onPostgres)('benchmarks at tiny sizes', () => {
 
   it('queue: ours (per-job and batch complete) and the bare claim, both statistics modes', async () => {
     const jobs = 20;
-    const r = await runQueue({ jobs, workers: [2], systems: ['ours', 'ours-batch-complete', 'bare'], statistics: ['fresh', 'stale'] });
+    const r = await runQueue({ jobs, workers: [2], systems: ['ours', 'ours-per-job', 'bare'], statistics: ['fresh', 'stale'] });
     expect(r.runs).toHaveLength(6);
     for (const run of r.runs) expectQueueRun(run, jobs);
-    expect(Object.keys(r.staleRatio).sort()).toEqual(['bare', 'ours', 'ours-batch-complete']);
+    expect(Object.keys(r.staleRatio).sort()).toEqual(['bare', 'ours', 'ours-per-job']);
     expect(r.plans.fresh).toMatch(/background_jobs/);
     expect(r.plans.stale).toMatch(/background_jobs/);
     expect(r.targets.oursFreshJobsPerSecond).toBeGreaterThan(0);

@@ -153,6 +153,7 @@ describe('row level security and grants', () => {
     'get_job_statistics_summary(timestamptz)',
     'claim_webhook_jobs(text, integer, integer, uuid)',
     'complete_webhook_job(uuid, text, jsonb)',
+    'complete_webhook_jobs(text, jsonb)',
     'fail_webhook_job(uuid, text, text, boolean, jsonb, double precision, double precision)',
     'defer_webhook_job(uuid, text, timestamptz, text)',
     'replay_webhook_jobs(uuid, timestamptz, boolean, boolean)',

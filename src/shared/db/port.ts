@@ -10,6 +10,7 @@ export type SqlFunction =
   | 'record_webhook_delivery'
   | 'claim_webhook_jobs'
   | 'complete_webhook_job'
+  | 'complete_webhook_jobs'
   | 'fail_webhook_job'
   | 'defer_webhook_job'
   | 'replay_webhook_jobs'

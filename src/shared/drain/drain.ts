@@ -5,7 +5,7 @@ import { forEachBounded } from '../handlers/execute.ts';
 import { withTimeout } from '../timeout.ts';
 import type { EventSender } from '../inngest/sender.ts';
 import { Circuit, INNGEST_CIRCUIT } from './circuit.ts';
-import { claimJobs, countPendingJobs, failJob } from './jobs.ts';
+import { claimJobs, completeJobs, countPendingJobs, failJob, type ClaimedJob } from './jobs.ts';
 import { processJob, type JobOutcome } from './process-job.ts';
 
 export type DrainSettings = Config['drain'];
@@ -100,13 +100,38 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
     if (jobs.length === 0) break;
     summary.claimed += jobs.length;
 
+    const settle = (job: ClaimedJob, outcome: JobOutcome) => {
+      (summary[tally[outcome.kind]] as number) += 1;
+      deps.log?.({ msg: 'job', jobId: job.id, type: job.type, outcome: outcome.kind, ...outcome.detail });
+    };
+    const succeeded = new Map<string, Record<string, unknown>>();
     await forEachBounded(jobs, deps.settings.concurrency, async (job) => {
       const outcome = await withTimeout(processJob(job, { ...roundDeps, circuit }), deps.settings.jobTimeoutMs, () => {
         throw new Error(`job ${job.id} exceeded the ${deps.settings.jobTimeoutMs} ms job timeout`);
       }).catch(async (error: unknown) => recordCrash(roundDeps, job.id, error));
-      (summary[tally[outcome.kind]] as number) += 1;
-      deps.log?.({ msg: 'job', jobId: job.id, type: job.type, outcome: outcome.kind, ...outcome.detail });
+      if (outcome.kind === 'succeeded') succeeded.set(job.id, outcome.detail);
+      else settle(job, outcome);
     });
+    // One statement completes the round: a commit per job capped the drain at a few thousand
+    // jobs/s (BENCHMARKS.md). A job missing from the answer lost its lease to another drain.
+    if (succeeded.size > 0) {
+      let completed = new Set<string>();
+      let failure: string | null = null;
+      try {
+        completed = await completeJobs(deps.db, owner, succeeded);
+      } catch (error) {
+        // The leases stay: the jobs run again once they expire (their Inngest ids repeat).
+        failure = errorMessage(error);
+      }
+      for (const job of jobs) {
+        const detail = succeeded.get(job.id);
+        if (!detail) continue;
+        settle(job, {
+          kind: completed.has(job.id) ? 'completed' : 'lost',
+          detail: failure ? { ...detail, error: failure } : detail,
+        });
+      }
+    }
     if (request.jobId) break;
   }
 

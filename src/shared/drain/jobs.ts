@@ -34,6 +34,19 @@ export async function completeJob(db: Database, jobId: string, worker: string, r
   return row?.complete_webhook_job === true;
 }
 
+/**
+ * Completes a round's jobs in one statement (job id → result). Returns the ids that were still
+ * this worker's to complete; a job missing from it lost its lease to another drain.
+ */
+export async function completeJobs(db: Database, worker: string, results: ReadonlyMap<string, unknown>): Promise<Set<string>> {
+  if (results.size === 0) return new Set();
+  const rows = await db.call<{ id: string }>('complete_webhook_jobs', {
+    p_worker: worker,
+    p_results: Object.fromEntries(results),
+  });
+  return new Set(rows.map((r) => r.id));
+}
+
 export interface FailedAttempt {
   status: 'queued' | 'failed';
   retry_count: number;

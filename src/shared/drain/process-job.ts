@@ -6,12 +6,18 @@ import { planWork, type WorkItem } from '../handlers/plan.ts';
 import type { EventSender } from '../inngest/sender.ts';
 import type { Circuit } from './circuit.ts';
 import type { DrainSettings } from './drain.ts';
-import { affectedWorkspaces, completeJob, deferJob, failJob, type ClaimedJob } from './jobs.ts';
+import { affectedWorkspaces, deferJob, failJob, type ClaimedJob } from './jobs.ts';
 
 export interface JobOutcome {
   kind: 'completed' | 'retried' | 'failed' | 'deferred' | 'lost';
   detail: Record<string, unknown>;
 }
+
+/**
+ * What running a job returns: an outcome already written, or `succeeded` — the work is done and
+ * the drain completes the job together with the rest of its claimed round (one statement).
+ */
+export type ProcessResult = JobOutcome | { kind: 'succeeded'; detail: Record<string, unknown> };
 
 export interface ProcessDeps {
   db: Database;
@@ -52,7 +58,7 @@ export function workItemOf(job: ClaimedJob, workspaceIds: string[]): WorkItem {
   };
 }
 
-export async function processJob(job: ClaimedJob, deps: ProcessDeps): Promise<JobOutcome> {
+export async function processJob(job: ClaimedJob, deps: ProcessDeps): Promise<ProcessResult> {
   const backoff = {
     baseDelaySeconds: deps.settings.retryBaseDelaySeconds,
     maxDelaySeconds: deps.settings.retryMaxDelaySeconds,
@@ -116,10 +122,7 @@ export async function processJob(job: ClaimedJob, deps: ProcessDeps): Promise<Jo
     return { kind: held ? 'deferred' : 'lost', detail: { until: until.toISOString() } };
   }
 
-  if (result.failedWorkspaceIds.length === 0) {
-    const held = await completeJob(deps.db, job.id, deps.worker, summary);
-    return { kind: held ? 'completed' : 'lost', detail: summary };
-  }
+  if (result.failedWorkspaceIds.length === 0) return { kind: 'succeeded', detail: summary };
 
   // Partial fan-out: the job failed; its result says which workspaces are done, and the retry
   // re-sends everything (Inngest drops ids it has seen; cache invalidation is idempotent).

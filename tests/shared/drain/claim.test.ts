@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPostgresDatabase } from '../../../src/shared/db/postgres.ts';
 import { drain } from '../../../src/shared/drain/drain.ts';
-import { claimJobs, completeJob, deferJob, failJob } from '../../../src/shared/drain/jobs.ts';
+import { claimJobs, completeJob, completeJobs, deferJob, failJob } from '../../../src/shared/drain/jobs.ts';
 import {
   drainSettings,
   insertJobs,
@@ -11,6 +11,7 @@ import {
   repoIn,
   resetQueue,
   runDrain,
+  spyDatabase,
   statusCounts,
   stubSender,
   type TestRepo,
@@ -181,7 +182,7 @@ describe('leases', () => {
     // The sender is not called for issues; take the lease away while the job is running instead.
     const db = {
       async call<Row>(fn: Parameters<typeof t.db.call>[0], args: Parameters<typeof t.db.call>[1]): Promise<Row[]> {
-        if (fn === 'complete_webhook_job') {
+        if (fn === 'complete_webhook_jobs') {
           await t.query(`update public.background_jobs set locked_by = 'thief' where id = $1`, [id]);
         }
         return t.db.call<Row>(fn, args);
@@ -191,5 +192,92 @@ describe('leases', () => {
     expect(summary).toMatchObject({ claimed: 1, completed: 0, lost: 1 });
     expect(sink.jobs()).toEqual([expect.objectContaining({ jobId: id, outcome: 'lost' })]);
     expect(await jobRow(t.query, id!)).toMatchObject({ status: 'processing', locked_by: 'thief' });
+  });
+});
+
+describe('completing a round', () => {
+  it('completes only the jobs this worker still holds, each with its own result', async () => {
+    const [mine1, mine2, theirs, queued, done] = await insertJobs(t.query, { repo, count: 5 });
+    const worker = newWorker();
+    const other = newWorker('other');
+    await claimJobs(t.db, { worker, limit: 1, jobId: mine1!, ...lease });
+    await claimJobs(t.db, { worker, limit: 1, jobId: mine2!, ...lease });
+    await claimJobs(t.db, { worker: other, limit: 1, jobId: theirs!, ...lease });
+    await claimJobs(t.db, { worker, limit: 1, jobId: done!, ...lease });
+    expect(await completeJob(t.db, done!, worker, { first: true })).toBe(true);
+    const unknown = crypto.randomUUID();
+
+    const completed = await completeJobs(
+      t.db,
+      worker,
+      new Map<string, unknown>([
+        [mine1!, { n: 1 }],
+        [mine2!, { n: 2 }],
+        [theirs!, { n: 3 }],
+        [queued!, { n: 4 }],
+        [done!, { second: true }],
+        [unknown, { n: 6 }],
+      ]),
+    );
+
+    expect(completed).toEqual(new Set([mine1, mine2]));
+    expect(await jobRow(t.query, mine1!)).toMatchObject({ status: 'completed', result: { n: 1 }, locked_by: null, locked_until: null });
+    expect(await jobRow(t.query, mine2!)).toMatchObject({ status: 'completed', result: { n: 2 } });
+    expect((await jobRow(t.query, mine1!)).completed_at).not.toBeNull();
+    expect(await jobRow(t.query, theirs!)).toMatchObject({ status: 'processing', locked_by: other, result: null });
+    expect(await jobRow(t.query, queued!)).toMatchObject({ status: 'queued', result: null });
+    // Completed once: a second completion neither succeeds nor overwrites the first result.
+    expect(await jobRow(t.query, done!)).toMatchObject({ status: 'completed', result: { first: true } });
+  });
+
+  it('the one-job complete is the batch of one: a null result is stored as SQL NULL', async () => {
+    const [id] = await insertJobs(t.query, { repo, count: 1 });
+    const worker = newWorker();
+    await claimJobs(t.db, { worker, limit: 1, ...lease });
+    expect(await completeJob(t.db, id!, worker, null)).toBe(true);
+    const [row] = await t.query('select status, result is null as null_result from public.background_jobs where id = $1', [id]);
+    expect(row).toEqual({ status: 'completed', null_result: true });
+  });
+
+  it('nothing to complete makes no database call', async () => {
+    const spy = spyDatabase(t.db);
+    expect(await completeJobs(spy, newWorker(), new Map())).toEqual(new Set());
+    expect(spy.calls).toEqual([]);
+  });
+
+  it('a drain completes each claimed round with one statement, not one per job', async () => {
+    await insertJobs(t.query, { repo, count: 7, event: 'issues' });
+    const spy = spyDatabase(t.db);
+    const summary = await runDrain({ db: spy, sender: stubSender(), settings: drainSettings({ batchSize: 3, concurrency: 2 }) });
+    expect(summary).toMatchObject({ claimed: 7, completed: 7, lost: 0 });
+    expect(spy.callsTo('complete_webhook_job')).toEqual([]);
+    const rounds = spy.callsTo('complete_webhook_jobs');
+    expect(rounds.map((c) => Object.keys(c.args.p_results as object).length)).toEqual([3, 3, 1]);
+    // Each round is completed under the lease owner that claimed it.
+    const owners = spy.callsTo('claim_webhook_jobs').map((c) => c.args.p_worker);
+    expect(rounds.map((c) => c.args.p_worker)).toEqual(owners.slice(0, 3));
+    expect(await statusCounts(t.query)).toEqual({ completed: 7 });
+  });
+
+  it('when the round cannot be completed its jobs are lost to this drain, keep their leases and run again later', async () => {
+    const ids = await insertJobs(t.query, { repo, count: 2, event: 'issues' });
+    const sink = logSink();
+    const db = {
+      async call<Row>(fn: Parameters<typeof t.db.call>[0], args: Parameters<typeof t.db.call>[1]): Promise<Row[]> {
+        if (fn === 'complete_webhook_jobs') throw new Error('connection reset');
+        return t.db.call<Row>(fn, args);
+      },
+    };
+    const summary = await runDrain({ db, sender: stubSender(), log: sink.log });
+    expect(summary).toMatchObject({ claimed: 2, completed: 0, lost: 2 });
+    expect(sink.jobs().map((e) => [e.outcome, e.error])).toEqual([
+      ['lost', 'connection reset'],
+      ['lost', 'connection reset'],
+    ]);
+    expect(await statusCounts(t.query)).toEqual({ processing: 2 });
+
+    await t.query(`update public.background_jobs set locked_until = now() - interval '1 second'`, []);
+    expect(await runDrain({ db: t.db, sender: stubSender() })).toMatchObject({ claimed: 2, completed: 2 });
+    for (const id of ids) expect(await jobRow(t.query, id)).toMatchObject({ status: 'completed', retry_count: 1 });
   });
 });
