@@ -93,6 +93,15 @@ function database(env: EnvRecord): DatabaseConfig {
   return { kind: 'none' };
 }
 
+/**
+ * The part of a lease a drain may spend running jobs: the rest (a tenth, at most 10 s) is kept for
+ * completing the round and for clock skew between the drain and the database that set the lease.
+ */
+export function usableLeaseMs(leaseSeconds: number): number {
+  const leaseMs = leaseSeconds * 1000;
+  return leaseMs - Math.min(10_000, leaseMs / 10);
+}
+
 /** Parses and validates the environment; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: EnvRecord): Config {
   const secrets = (env.GITHUB_WEBHOOK_SECRET ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -103,9 +112,12 @@ export function loadConfig(env: EnvRecord): Config {
   const budgetMs = integer(env, 'DRAIN_BUDGET_MS', 150_000, 1_000, 3_600_000);
   const jobTimeoutMs = integer(env, 'DRAIN_JOB_TIMEOUT_MS', 30_000, 100, 3_600_000);
   const leaseSeconds = integer(env, 'JOB_LEASE_SECONDS', 180, 5, 86_400);
-  if (leaseSeconds * 1000 <= jobTimeoutMs) {
+  if (usableLeaseMs(leaseSeconds) < jobTimeoutMs) {
     // A lease shorter than a job would let a second drain take a job that is still running.
-    throw new ConfigError('JOB_LEASE_SECONDS', `must be longer than DRAIN_JOB_TIMEOUT_MS (${jobTimeoutMs} ms)`);
+    throw new ConfigError(
+      'JOB_LEASE_SECONDS',
+      `must cover DRAIN_JOB_TIMEOUT_MS (${jobTimeoutMs} ms) plus ${leaseSeconds * 1000 - usableLeaseMs(leaseSeconds)} ms to complete the round`,
+    );
   }
   return {
     githubWebhookSecrets: secrets,

@@ -15,7 +15,7 @@
 -- whatever the statistics say; a join against the input would seq-scan the whole table for a
 -- round of 50); a status condition in the lookup would let the planner walk the partial lease
 -- index instead (see complete_webhook_job). PL/pgSQL rather than a SQL function: it keeps the
--- statement's plan between calls, which measured ~7 % faster with 4 drains (BENCHMARKS.md).
+-- statement's plan between calls, which measured 7–16 % faster with 4 drains (BENCHMARKS.md).
 create or replace function public.complete_webhook_jobs(
   p_worker text,
   p_results jsonb

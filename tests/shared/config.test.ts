@@ -65,6 +65,8 @@ describe('loadConfig', () => {
     [{ WEBHOOK_MAX_BODY_BYTES: '0' }, 'WEBHOOK_MAX_BODY_BYTES'],
     [{ DRAIN_BUDGET_MS: '1.5' }, 'DRAIN_BUDGET_MS'],
     [{ JOB_LEASE_SECONDS: '20' }, 'JOB_LEASE_SECONDS'],
+    // Longer than the 30 s job timeout, but not by the 3.1 s kept to complete the round.
+    [{ JOB_LEASE_SECONDS: '31' }, 'JOB_LEASE_SECONDS'],
     [{ CIRCUIT_FAILURE_THRESHOLD: '0' }, 'CIRCUIT_FAILURE_THRESHOLD'],
   ])('%j is refused with a message naming %s', (env, variable) => {
     const error = errorFor(env);

@@ -1,4 +1,4 @@
-import type { Config } from '../config.ts';
+import { usableLeaseMs, type Config } from '../config.ts';
 import type { Database } from '../db/port.ts';
 import { errorMessage, NonRetriableError } from '../errors.ts';
 import { forEachBounded } from '../handlers/execute.ts';
@@ -28,7 +28,10 @@ export interface DrainSummary {
   retried: number;
   failed: number;
   deferred: number;
-  /** Outcomes refused because another drain took the lease over. */
+  /**
+   * Jobs this drain could not give an outcome: another drain took the lease over, or the database
+   * refused the outcome. They run again once their lease expires.
+   */
   lost: number;
   /** Jobs ready to run that this invocation left for the next one. */
   remaining: number;
@@ -39,8 +42,9 @@ export interface DrainSummary {
 
 /**
  * Claims and runs jobs until the queue is empty or the budget could not finish another job.
- * Every claimed job gets an outcome before the next claim, so nothing is left `processing`
- * by a drain that ends normally; a crashed drain's leases expire and are claimed again.
+ * Every claimed job gets an outcome before the next claim. Nothing is left `processing` by a drain
+ * that ends normally, unless the database refused the round's completion (those jobs are `lost`
+ * to this drain); a crashed drain's leases, like those, expire and are claimed again.
  */
 export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): Promise<DrainSummary> {
   const now = deps.now ?? (() => Date.now());
@@ -75,12 +79,12 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
 
   for (let round = 1; ; round += 1) {
     // Claim only what could finish in the time left, even if every job ran to its timeout.
-    // A batch's leases all start at the claim, so it must also finish within the lease:
-    // otherwise the batch's last jobs, still waiting their turn here, would expire and be
-    // claimed (and run) a second time by another drain.
+    // A batch's leases all start at the claim and its jobs are completed together at its end, so
+    // the batch must also finish within the lease, less a margin for that completion: otherwise
+    // its jobs would expire and be claimed (and run) a second time by another drain.
     const rounds = Math.min(
       Math.floor((deadline - now()) / deps.settings.jobTimeoutMs),
-      Math.floor((deps.settings.leaseSeconds * 1000) / deps.settings.jobTimeoutMs),
+      Math.floor(usableLeaseMs(deps.settings.leaseSeconds) / deps.settings.jobTimeoutMs),
     );
     const limit = Math.min(request.jobId ? 1 : deps.settings.batchSize, rounds * deps.settings.concurrency);
     if (limit < 1) {
@@ -118,7 +122,7 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
       let completed = new Set<string>();
       let failure: string | null = null;
       try {
-        completed = await completeJobs(deps.db, owner, succeeded);
+        completed = await completeRound(deps.db, owner, succeeded);
       } catch (error) {
         // The leases stay: the jobs run again once they expire (their Inngest ids repeat).
         failure = errorMessage(error);
@@ -140,6 +144,23 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
   summary.scheduled = pending.scheduled;
   summary.elapsedMs = Math.round(now() - started);
   return summary;
+}
+
+const COMPLETE_ATTEMPTS = 3;
+
+/**
+ * The round's work is done: losing its completion to a dropped connection would run every job
+ * again (and spend a retry each) once the leases expire, so a failed call is tried twice more.
+ */
+async function completeRound(db: Database, owner: string, results: ReadonlyMap<string, unknown>): Promise<Set<string>> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await completeJobs(db, owner, results);
+    } catch (error) {
+      if (attempt >= COMPLETE_ATTEMPTS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+  }
 }
 
 /** An unexpected error (or timeout) still ends in an outcome: a retryable failure. */

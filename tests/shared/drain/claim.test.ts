@@ -259,6 +259,68 @@ describe('completing a round', () => {
     expect(await statusCounts(t.query)).toEqual({ completed: 7 });
   });
 
+  it('a round whose completion fails once is completed by the next attempt', async () => {
+    await insertJobs(t.query, { repo, count: 3, event: 'issues' });
+    let refused = 0;
+    const db = {
+      async call<Row>(fn: Parameters<typeof t.db.call>[0], args: Parameters<typeof t.db.call>[1]): Promise<Row[]> {
+        if (fn === 'complete_webhook_jobs' && refused === 0) {
+          refused += 1;
+          throw new Error('connection reset');
+        }
+        return t.db.call<Row>(fn, args);
+      },
+    };
+    expect(await runDrain({ db, sender: stubSender() })).toMatchObject({ claimed: 3, completed: 3, lost: 0 });
+    expect(refused).toBe(1);
+    expect(await statusCounts(t.query)).toEqual({ completed: 3 });
+  });
+
+  it('a round with a success and a malformed job: one outcome each, only the success in the round complete', async () => {
+    const [good] = await insertJobs(t.query, { repo, count: 1, event: 'issues' });
+    const [bad] = await insertJobs(t.query, { repo, count: 1, event: 'issues' });
+    await t.query(`update public.background_jobs set payload = payload - 'data' where id = $1`, [bad]);
+    const spy = spyDatabase(t.db);
+    const sink = logSink();
+    const summary = await runDrain({ db: spy, sender: stubSender(), log: sink.log });
+    expect(summary).toMatchObject({ claimed: 2, completed: 1, failed: 1, lost: 0 });
+    expect(new Map(sink.jobs().map((e) => [e.jobId, e.outcome]))).toEqual(
+      new Map([
+        [good, 'completed'],
+        [bad, 'failed'],
+      ]),
+    );
+    expect(sink.jobs()).toHaveLength(2);
+    expect(spy.callsTo('complete_webhook_jobs').map((c) => Object.keys(c.args.p_results as object))).toEqual([[good]]);
+    expect(await jobRow(t.query, bad!)).toMatchObject({ status: 'failed' });
+  });
+
+  reportSkip('a round complete waiting on a row lock');
+  it.skipIf(!onPostgres)('waits for a row another transaction holds and re-checks the owner after it commits', async () => {
+    const [kept, taken] = await insertJobs(t.query, { repo, count: 2 });
+    const worker = newWorker();
+    await claimJobs(t.db, { worker, limit: 2, ...lease });
+    const other = createPostgresDatabase(t.url as string, { max: 1 });
+    const sql = (await import('postgres')).default(t.url as string, { max: 1, onnotice: () => {} });
+    try {
+      let completing: Promise<Set<string>> | null = null;
+      await sql.begin(async (tx) => {
+        // Another drain takes `taken` over (its lease expired) and has not committed yet.
+        await tx`update public.background_jobs set locked_by = 'thief', retry_count = retry_count + 1 where id = ${taken!}`;
+        completing = completeJobs(other, worker, new Map([[kept!, { n: 1 }], [taken!, { n: 2 }]]));
+        // The round complete is blocked on the row lock, not finished.
+        const state = await Promise.race([completing.then(() => 'done'), new Promise((r) => setTimeout(() => r('waiting'), 300))]);
+        expect(state).toBe('waiting');
+      });
+      expect(await completing).toEqual(new Set([kept]));
+      expect(await jobRow(t.query, taken!)).toMatchObject({ status: 'processing', locked_by: 'thief', result: null });
+      expect(await jobRow(t.query, kept!)).toMatchObject({ status: 'completed', result: { n: 1 } });
+    } finally {
+      await other.close();
+      await sql.end({ timeout: 5 });
+    }
+  });
+
   it('when the round cannot be completed its jobs are lost to this drain, keep their leases and run again later', async () => {
     const ids = await insertJobs(t.query, { repo, count: 2, event: 'issues' });
     const sink = logSink();

@@ -106,17 +106,22 @@ describe('the drain budget', () => {
     expect(await statusCounts(t.query)).toEqual({ completed: 20 });
   });
 
-  it('never claims more than the lease can cover, however long the budget', async () => {
+  // An hour of budget, jobs of up to 30 s, 2 at a time: the lease decides. A tenth of it (at most
+  // 10 s) is kept for completing the round, so 70 s (63 usable) covers 2 rounds of 30 s: claims of
+  // 2 × 2; 60 s (54 usable) covers only 1: claims of 2. The last claim of each run finds nothing.
+  it.each([
+    { leaseSeconds: 70, limits: [4, 4, 4, 4, 4, 4] },
+    { leaseSeconds: 60, limits: Array(11).fill(2) },
+  ])('never claims more than a $leaseSeconds s lease can cover, however long the budget', async ({ leaseSeconds, limits }) => {
     await twentyJobs();
     const db = spyDatabase(t.db);
     const summary = await runDrain({
       db,
       sender: stubSender(),
       now: () => 0,
-      // An hour of budget, but a 60 s lease covers only 2 rounds of 30 s: 2 × 2 in parallel.
-      settings: drainSettings({ budgetMs: 3_600_000, jobTimeoutMs: 30_000, leaseSeconds: 60, concurrency: 2, batchSize: 100 }),
+      settings: drainSettings({ budgetMs: 3_600_000, jobTimeoutMs: 30_000, leaseSeconds, concurrency: 2, batchSize: 100 }),
     });
-    expect(claimLimits(db)).toEqual([4, 4, 4, 4, 4, 4]);
+    expect(claimLimits(db)).toEqual(limits);
     expect(summary).toMatchObject({ claimed: 20, completed: 20 });
   });
 
