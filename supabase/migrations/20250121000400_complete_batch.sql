@@ -68,7 +68,8 @@ returns boolean
 language sql
 set search_path = public
 as $$
-  select exists (
+  -- A null id completes nothing (jsonb_build_object refuses a null key).
+  select case when p_job_id is null then false else exists (
     select 1 from public.complete_webhook_jobs(p_worker, jsonb_build_object(p_job_id::text, p_result))
-  );
+  ) end;
 $$;

@@ -237,6 +237,8 @@ describe('completing a round', () => {
     expect(await completeJob(t.db, id!, worker, null)).toBe(true);
     const [row] = await t.query('select status, result is null as null_result from public.background_jobs where id = $1', [id]);
     expect(row).toEqual({ status: 'completed', null_result: true });
+    const [nullId] = await t.query(`select public.complete_webhook_job(null, $1) as held`, [worker]);
+    expect(nullId).toEqual({ held: false });
   });
 
   it('nothing to complete makes no database call', async () => {
