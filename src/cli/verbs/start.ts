@@ -135,8 +135,8 @@ Drains on every kick and every --drain-interval seconds (default 60). Stops on S
           body: JSON.stringify(body),
         });
       // The kick and the timer call the same drain handler the Edge Function runs.
-      const kickDrain = async (jobId: string) => {
-        await drainHandler(authorized({ jobId }));
+      const kickDrain = async () => {
+        await drainHandler(authorized({}));
       };
       // Forwarded verbs run against this stack's database, which they must not close.
       const stackCtx: VerbContext = { ...ctx, database: async () => db, close: async () => {} };

@@ -12,10 +12,15 @@ if (config.database.kind !== 'postgres') {
   throw new ConfigError('SUPABASE_DB_URL', 'is required (or DATABASE_URL): the drain talks to Postgres directly');
 }
 
+// Supabase's runtime keeps a promise handed to EdgeRuntime.waitUntil running after the answer.
+declare const EdgeRuntime: { waitUntil(work: Promise<unknown>): void } | undefined;
+const edgeRuntime = typeof EdgeRuntime === 'undefined' ? undefined : EdgeRuntime;
+
 const handler = createDrainHandler(config, {
   db: createPostgresDatabase(config.database.url, { max: 4 }),
   sender: senderFromConfig(config),
   log: (entry) => console.log(JSON.stringify({ at: new Date().toISOString(), ...entry })),
+  ...(edgeRuntime ? { waitUntil: (work: Promise<unknown>) => edgeRuntime.waitUntil(work) } : {}),
 });
 
 // PROCESS_WEBHOOK_PORT is for running the function outside Supabase (tests, self-hosting).

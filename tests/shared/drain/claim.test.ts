@@ -1,9 +1,13 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPostgresDatabase } from '../../../src/shared/db/postgres.ts';
 import { drain } from '../../../src/shared/drain/drain.ts';
-import { claimJobs, completeJob, completeJobs, deferJob, failJob } from '../../../src/shared/drain/jobs.ts';
+import { claimJobs } from '../../../src/shared/drain/jobs.ts';
 import {
+  completeJob,
+  completeJobs,
+  deferJob,
   drainSettings,
+  failJob,
   insertJobs,
   jobRow,
   logSink,
@@ -182,7 +186,7 @@ describe('leases', () => {
     // The sender is not called for issues; take the lease away while the job is running instead.
     const db = {
       async call<Row>(fn: Parameters<typeof t.db.call>[0], args: Parameters<typeof t.db.call>[1]): Promise<Row[]> {
-        if (fn === 'complete_webhook_jobs') {
+        if (fn === 'settle_webhook_jobs') {
           await t.query(`update public.background_jobs set locked_by = 'thief' where id = $1`, [id]);
         }
         return t.db.call<Row>(fn, args);
@@ -253,8 +257,8 @@ describe('completing a round', () => {
     const summary = await runDrain({ db: spy, sender: stubSender(), settings: drainSettings({ batchSize: 3, concurrency: 2 }) });
     expect(summary).toMatchObject({ claimed: 7, completed: 7, lost: 0 });
     expect(spy.callsTo('complete_webhook_job')).toEqual([]);
-    const rounds = spy.callsTo('complete_webhook_jobs');
-    expect(rounds.map((c) => Object.keys(c.args.p_results as object).length)).toEqual([3, 3, 1]);
+    const rounds = spy.callsTo('settle_webhook_jobs');
+    expect(rounds.map((c) => Object.keys(c.args.p_outcomes as object).length)).toEqual([3, 3, 1]);
     // Each round is completed under the lease owner that claimed it.
     const owners = spy.callsTo('claim_webhook_jobs').map((c) => c.args.p_worker);
     expect(rounds.map((c) => c.args.p_worker)).toEqual(owners.slice(0, 3));
@@ -266,7 +270,7 @@ describe('completing a round', () => {
     let refused = 0;
     const db = {
       async call<Row>(fn: Parameters<typeof t.db.call>[0], args: Parameters<typeof t.db.call>[1]): Promise<Row[]> {
-        if (fn === 'complete_webhook_jobs' && refused === 0) {
+        if (fn === 'settle_webhook_jobs' && refused === 0) {
           refused += 1;
           throw new Error('connection reset');
         }
@@ -278,7 +282,7 @@ describe('completing a round', () => {
     expect(await statusCounts(t.query)).toEqual({ completed: 3 });
   });
 
-  it('a round with a success and a malformed job: one outcome each, only the success in the round complete', async () => {
+  it('a round with a success and a malformed job: one outcome each, settled together in one call', async () => {
     const [good] = await insertJobs(t.query, { repo, count: 1, event: 'issues' });
     const [bad] = await insertJobs(t.query, { repo, count: 1, event: 'issues' });
     await t.query(`update public.background_jobs set payload = payload - 'data' where id = $1`, [bad]);
@@ -293,7 +297,9 @@ describe('completing a round', () => {
       ]),
     );
     expect(sink.jobs()).toHaveLength(2);
-    expect(spy.callsTo('complete_webhook_jobs').map((c) => Object.keys(c.args.p_results as object))).toEqual([[good]]);
+    const settles = spy.callsTo('settle_webhook_jobs').map((c) => c.args.p_outcomes as Record<string, { kind: string }>);
+    expect(settles).toHaveLength(1);
+    expect(Object.fromEntries(Object.entries(settles[0]!).map(([id, o]) => [id, o.kind]))).toEqual({ [good!]: 'succeeded', [bad!]: 'failed' });
     expect(await jobRow(t.query, bad!)).toMatchObject({ status: 'failed' });
   });
 
@@ -328,7 +334,7 @@ describe('completing a round', () => {
     const sink = logSink();
     const db = {
       async call<Row>(fn: Parameters<typeof t.db.call>[0], args: Parameters<typeof t.db.call>[1]): Promise<Row[]> {
-        if (fn === 'complete_webhook_jobs') throw new Error('connection reset');
+        if (fn === 'settle_webhook_jobs') throw new Error('connection reset');
         return t.db.call<Row>(fn, args);
       },
     };
