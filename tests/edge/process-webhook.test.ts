@@ -20,7 +20,8 @@ const DENO_ARGS = [
   '--allow-env',
   '--allow-read',
   '--config',
-  'supabase/functions/process-webhook/deno.json',
+  // The installed node_modules, not the registry; tests/deploy/upload.test.ts runs the uploaded config.
+  'tests/deno/deno.json',
   'supabase/functions/process-webhook/index.ts',
 ];
 const SECRET = 'edge-test-drain-secret';
