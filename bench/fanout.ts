@@ -8,7 +8,7 @@
 import { loadConfig } from '../src/shared/config.ts';
 import { createPostgresDatabase } from '../src/shared/db/postgres.ts';
 import { drain } from '../src/shared/drain/drain.ts';
-import { createInngestSender } from '../src/shared/inngest/sender.ts';
+import { createInngestSender } from '../src/shared/inngest/sdk-sender.ts';
 import { receiveWebhook } from '../src/shared/receive/receive.ts';
 import { seedRepository } from '../src/node/seed.ts';
 import { createBenchDatabase } from './lib/db.ts';

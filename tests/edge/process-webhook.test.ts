@@ -1,6 +1,6 @@
 // The real process-webhook Edge Function, started under Deno as a child process, against a
 // per-file Postgres database and a local Inngest stand-in.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,18 +9,19 @@ import { eventId, METRICS_AGGREGATE_EVENT, REPOSITORY_CHANGED_EVENT } from '../.
 import { newDeliveryId, payloadFor, signedRequest } from '../helpers/deliveries.ts';
 import { harness } from '../helpers/receive-harness.ts';
 import { cliEnv } from '../helpers/cli.ts';
+import { DENO, serveFunction, type ServedFunction } from '../helpers/edge-function.ts';
 import { freePort, listenLocal } from '../helpers/net.ts';
 import { createTestDatabase, onPostgres, reportSkip, type TestDatabase } from '../helpers/test-db.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const DENO = 'node_modules/.bin/deno';
 const DENO_ARGS = [
   'run',
   '--allow-net',
   '--allow-env',
   '--allow-read',
   '--config',
-  'supabase/functions/process-webhook/deno.json',
+  // The installed node_modules, not the registry; tests/deploy/upload.test.ts runs the uploaded config.
+  'tests/deno/deno.json',
   'supabase/functions/process-webhook/index.ts',
 ];
 const SECRET = 'edge-test-drain-secret';
@@ -106,9 +107,7 @@ describe('process-webhook under Deno (real Postgres)', () => {
 
   let t: TestDatabase;
   let inngest: Awaited<ReturnType<typeof startInngestStandIn>>;
-  let child: ChildProcess | undefined;
-  let childExit: Promise<void> | undefined;
-  let output = '';
+  let served: ServedFunction | undefined;
   let base = '';
   let repoSeq = 0;
 
@@ -139,48 +138,24 @@ describe('process-webhook under Deno (real Postgres)', () => {
     if (!onPostgres) return;
     t = await createTestDatabase();
     inngest = await startInngestStandIn();
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}/`;
-    const proc = spawn(DENO, DENO_ARGS, {
+    served = await serveFunction({
+      args: DENO_ARGS,
       cwd: ROOT,
       env: {
         ...cliEnv(),
         DATABASE_URL: t.url as string,
         PROCESS_WEBHOOK_SECRET: SECRET,
-        PROCESS_WEBHOOK_PORT: String(port),
         INNGEST_EVENT_KEY: EVENT_KEY,
         INNGEST_BASE_URL: inngest.url,
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      port: await freePort(),
+      startTimeoutMs: START_TIMEOUT_MS,
     });
-    child = proc;
-    let exited = false;
-    childExit = new Promise((resolve) => proc.once('close', () => ((exited = true), resolve())));
-    proc.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-    proc.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-
-    // Deno's first start may type-check and compile; poll until the port answers.
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    for (;;) {
-      if (exited) throw new Error(`the Edge Function exited during start:\n${output}`);
-      try {
-        const response = await fetch(base, { method: 'GET', signal: AbortSignal.timeout(1_000) });
-        await response.body?.cancel();
-        break;
-      } catch {
-        if (Date.now() > deadline) throw new Error(`the Edge Function did not answer within ${START_TIMEOUT_MS} ms:\n${output}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+    base = served.base;
   });
 
   afterAll(async () => {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child?.kill('SIGKILL'), 5_000);
-      await childExit;
-      clearTimeout(killer);
-    }
+    await served?.stop();
     if (inngest) await new Promise<void>((resolve) => inngest.server.close(() => resolve()));
     await t?.close();
   });

@@ -1,7 +1,7 @@
 // A local Inngest event API for the reliability suite: answers `{"ids":[...],"status":200}` like
 // Inngest, can be made slow or fail with HTTP 500 for a window, and records every event id with its
 // content so a test can prove no id was ever sent twice with different content.
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { listenLocal } from './net.ts';
 
@@ -17,6 +17,14 @@ export interface RecordedEvent {
   seen: number;
 }
 
+/** One request as it arrived: what a test asserts exactly (path, headers, body). */
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: unknown;
+}
+
 export interface Conflict {
   id: string;
   first: string;
@@ -30,6 +38,8 @@ export interface InngestStandIn {
   /** Delay before answering, in ms (a slow Inngest). */
   delayMs: number;
   events: Map<string, RecordedEvent>;
+  /** Every request, when started with `recordRequests` (off for the load runs: it grows). */
+  requests: RecordedRequest[];
   conflicts: Conflict[];
   stats: { requests: number; refused: number; acceptedRequests: number; eventsReceived: number; inFlight: number; maxInFlight: number };
   /** Ids accepted more than once (identical content: allowed, Inngest drops the repeat). */
@@ -50,8 +60,11 @@ export function canonical(value: unknown): string {
   return JSON.stringify(value);
 }
 
-export async function startInngestStandIn(options: { failWith?: number | null; delayMs?: number } = {}): Promise<InngestStandIn> {
+export async function startInngestStandIn(
+  options: { failWith?: number | null; delayMs?: number; recordRequests?: boolean } = {},
+): Promise<InngestStandIn> {
   const events = new Map<string, RecordedEvent>();
+  const requests: RecordedRequest[] = [];
   const conflicts: Conflict[] = [];
   const stats = { requests: 0, refused: 0, acceptedRequests: 0, eventsReceived: 0, inFlight: 0, maxInFlight: 0 };
   const sockets = new Set<Socket>();
@@ -61,6 +74,7 @@ export async function startInngestStandIn(options: { failWith?: number | null; d
     failWith: options.failWith ?? null,
     delayMs: options.delayMs ?? 0,
     events,
+    requests,
     conflicts,
     stats,
     resentIdentical: () => [...events.values()].filter((e) => e.accepted > 1).length,
@@ -92,6 +106,7 @@ export async function startInngestStandIn(options: { failWith?: number | null; d
       } catch {
         body = null;
       }
+      if (options.recordRequests) requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body });
       const batch = Array.isArray(body) ? (body as Record<string, unknown>[]) : [];
       // Recorded when the request arrives: a real Inngest has the events even if the sender dies
       // before reading the answer (the SIGKILL test relies on that).

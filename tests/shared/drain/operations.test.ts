@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { executePlan } from '../../../src/shared/handlers/execute.ts';
 import { planWork } from '../../../src/shared/handlers/plan.ts';
 import { eventId, METRICS_AGGREGATE_EVENT, REPOSITORY_CHANGED_EVENT } from '../../../src/shared/inngest/events.ts';
-import { createInngestSender } from '../../../src/shared/inngest/sender.ts';
+import { createInngestSender } from '../../../src/shared/inngest/sdk-sender.ts';
 import { newDeliveryId, payloadFor, signedRequest } from '../../helpers/deliveries.ts';
 import { drainSettings, jobRow, repoIn, resetQueue, runDrain, type TestRepo } from '../../helpers/drain.ts';
 import { harness } from '../../helpers/receive-harness.ts';
