@@ -269,4 +269,47 @@ describe('process-webhook under Deno (real Postgres)', () => {
     );
     expect(stale.map((r) => r.id).sort()).toEqual([...repo.workspaceIds].sort());
   });
+
+  it.skipIf(!onPostgres)('with EdgeRuntime.waitUntil, {} answers 202 after its first claim and finishes the job after the answer', async () => {
+    const early = await serveFunction({
+      args: [...DENO_ARGS.slice(0, -1), 'tests/deno/edge-runtime-entry.ts'],
+      cwd: ROOT,
+      env: { ...cliEnv(), DATABASE_URL: t.url as string, PROCESS_WEBHOOK_SECRET: SECRET, INNGEST_EVENT_KEY: EVENT_KEY, INNGEST_BASE_URL: inngest.url },
+      port: await freePort(),
+      startTimeoutMs: START_TIMEOUT_MS,
+    });
+    try {
+      const repo = await repoIn(12);
+      const queued = await harness(t.db).receive(
+        await signedRequest({ event: 'pull_request', payload: payloadFor('pull_request', repo, (p) => p.action === 'opened') }),
+      );
+      const jobId = queued.body.jobId as string;
+      const response = await fetch(early.base, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${SECRET}` },
+        body: '{}',
+      });
+      expect(response.status).toBe(202);
+      expect(await response.json()).toMatchObject({ ok: true, claimed: 1, background: true });
+      const deadline = Date.now() + 10_000;
+      while ((await jobStatus(jobId)) !== 'completed' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(await jobStatus(jobId)).toBe('completed');
+      // The background drain then idles, hands the marker back and logs its summary.
+      while (!early.output().includes('"msg":"drain finished"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(early.output()).toMatch(/"msg":"drain finished".*"completed":1/);
+      // {jobId} keeps its summary answer.
+      const second = await harness(t.db).receive(
+        await signedRequest({ event: 'pull_request', payload: payloadFor('pull_request', repo, (p) => p.action === 'opened') }),
+      );
+      const byId = await fetch(early.base, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${SECRET}` },
+        body: JSON.stringify({ jobId: second.body.jobId }),
+      });
+      expect(byId.status).toBe(200);
+      expect(await byId.json()).toMatchObject({ ok: true, claimed: 1, completed: 1 });
+    } finally {
+      await early.stop();
+    }
+  });
 });

@@ -45,7 +45,9 @@ export function createEventApiSender(opts: InngestSenderOptions): EventSender {
     const body = JSON.stringify(batch.map(({ name, id, data }) => ({ name, id, data, ts })));
     let status: number | undefined;
     let reason = '';
+    let attempts = 0;
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
+      attempts = attempt;
       status = undefined;
       try {
         // Resolved per call so fetch patched after construction (msw, test doubles) is honoured.
@@ -61,12 +63,15 @@ export function createEventApiSender(opts: InngestSenderOptions): EventSender {
       } catch (err) {
         reason = err instanceof Error ? err.message : String(err);
       }
+      // A refusal of these events (400, 401, 413, 422 …) answers the same again: the caller
+      // decides what it means. Timeouts and rate limits are worth another try.
+      if (status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429) break;
       if (attempt < MAX_ATTEMPTS) await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt)));
     }
     throw new InngestSendError(
-      `Inngest did not accept ${batch.length} event(s) after ${MAX_ATTEMPTS} attempt(s): ${reason}`,
+      `Inngest did not accept ${batch.length} event(s) after ${attempts} attempt(s): ${reason}`,
       status,
-      { attempts: MAX_ATTEMPTS },
+      { attempts },
     );
   }
 

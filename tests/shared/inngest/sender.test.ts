@@ -22,6 +22,8 @@ const SENDERS = [
     sender: 'the SDK sender',
     create: createInngestSender,
     factory: 'createInngestSender',
+    // The SDK does not tell a refusal from an outage: it tries 5 times either way.
+    attemptsOnRefusal: 5,
     headers(headers: Record<string, string>) {
       const { 'x-inngest-event-id-seed': seed, ...rest } = headers;
       expect(rest).toEqual({
@@ -38,6 +40,8 @@ const SENDERS = [
     sender: 'the Event API sender',
     create: createEventApiSender,
     factory: 'createEventApiSender',
+    // A 4xx other than 408/429 answers the same again: one attempt.
+    attemptsOnRefusal: 1,
     headers(headers: Record<string, string>) {
       expect(headers).toEqual({
         'content-type': 'application/json',
@@ -45,7 +49,7 @@ const SENDERS = [
       });
     },
   },
-] satisfies { sender: string; create: (opts: InngestSenderOptions) => unknown; factory: string; headers: unknown }[];
+] satisfies { sender: string; create: (opts: InngestSenderOptions) => unknown; factory: string; attemptsOnRefusal: number; headers: unknown }[];
 
 const server = setupServer();
 let captured: Captured[] = [];
@@ -100,7 +104,7 @@ async function sendError(sending: Promise<void>): Promise<InngestSendError> {
   return error as InngestSendError;
 }
 
-describe.each(SENDERS)('$sender', ({ create, factory, headers }) => {
+describe.each(SENDERS)('$sender', ({ create, factory, headers, attemptsOnRefusal }) => {
   describe('request shape', () => {
     it('POSTs a JSON array of the events to {base}/e/{key}', async () => {
       standIn();
@@ -228,12 +232,19 @@ describe.each(SENDERS)('$sender', ({ create, factory, headers }) => {
       expect(elapsed).toBeLessThan(5_000);
     });
 
-    it('retries client errors too (as the SDK does: it does not tell them apart)', async () => {
-      standIn(() => new HttpResponse('nope', { status: 401 }));
+    it.each([400, 401, 413, 422])('reports a refusal (%i) with its status, after as many attempts as the transport makes', async (status) => {
+      standIn(() => new HttpResponse('nope', { status }));
       const error = await sendError(create({ eventKey: 'k', baseUrl: BASE }).send(makeEvents(1)));
-      expect(error.status).toBe(401);
+      expect(error.status).toBe(status);
+      expect(error.attempts).toBe(attemptsOnRefusal);
+      expect(captured).toHaveLength(attemptsOnRefusal);
+    });
+
+    it('retries a rate limit (429)', async () => {
+      standIn(() => new HttpResponse('slow down', { status: 429 }));
+      const error = await sendError(create({ eventKey: 'k', baseUrl: BASE }).send(makeEvents(1)));
+      expect(error.status).toBe(429);
       expect(error.attempts).toBe(5);
-      expect(captured).toHaveLength(5);
     });
 
     it('rejects a 2xx answer without `status: 200` in the body (what a stand-in must return)', async () => {
