@@ -202,7 +202,7 @@ $$;
 --   (delay in [d/2, d], d = min(max, base · 2^retry_count)) while retries remain, else the dead
 --   letter (status failed; at once when not retryable); unavailable → deferred without spending a
 --   retry (an outage must never dead-letter a job) until the circuit's probe time, or a backoff
---   while the circuit stays closed; deferred → queued again at `until`.
+--   of at most the cooldown while the circuit stays closed; deferred → queued again at `until`.
 -- It returns one row per listed job: completed | retried | failed | deferred | lost, where lost
 -- means the job was no longer this worker's (its lease expired and another drain took it).
 --
@@ -251,9 +251,12 @@ begin
     end if;
   end if;
   if v_failures > 0 then
+    -- Until the probe when the circuit is open; otherwise a backoff on the failures so far, never
+    -- longer than the cooldown (the sender already retried for seconds: this is a short wait).
     v_outage_until := case when c.state = 'open' and c.retry_at is not null then c.retry_at
       else clock_timestamp() + make_interval(secs =>
-        least(p_max_delay_seconds, p_base_delay_seconds * power(2, greatest(c.consecutive_failures - 1, 0)))
+        least(p_cooldown_seconds, p_max_delay_seconds,
+              p_base_delay_seconds * power(2, greatest(c.consecutive_failures - 1, 0)))
         * (0.5 + random() * 0.5)) end;
   end if;
 
