@@ -21,10 +21,10 @@ import {
   keepAliveAgent,
   post,
   pullRequestOpened,
-  signature,
   SYNC_PATH,
   type BenchRepository,
 } from './lib/deliveries.ts';
+import { signatureOf } from '../tests/helpers/sign.ts';
 import { startStandin } from './lib/inngest-standin.ts';
 import { ratio, sleep, summarize, type Summary } from './lib/stats.ts';
 
@@ -110,7 +110,7 @@ interface Prepared {
 
 function prepare(workspaces: number): Prepared {
   const body = JSON.stringify(pullRequestOpened(repoFor(workspaces)));
-  return { body, signed: signature(body) };
+  return { body, signed: signatureOf(body, BENCH_SECRET) };
 }
 
 function latencyOf(samples: { ms: number; status: number; error?: string }[], expected: number): ReceiverLatency {

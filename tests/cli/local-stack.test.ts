@@ -65,12 +65,12 @@ function localStackFlow(kind: 'pglite' | 'postgres') {
     dataDir = mkdtempSync(join(tmpdir(), `wr-cli-${kind}-`));
     if (kind === 'postgres') t = await createTestDatabase();
     env = cliEnv({ WEBHOOK_ROUTER_DATA_DIR: dataDir, ...(t?.url ? { DATABASE_URL: t.url } : {}) });
-    stack = await startStack(env, dataDir, { args: ['--drain-interval', '1'] });
+    stack = await startStack(env, { drainIntervalSeconds: 1 });
   });
 
   afterAll(async () => {
-    await stack?.kill();
-    await restarted?.kill();
+    await stack?.stop(5_000);
+    await restarted?.stop(5_000);
     await t?.close();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
@@ -159,7 +159,7 @@ function localStackFlow(kind: 'pglite' | 'postgres') {
     expect(stats.repositories).toEqual([expect.objectContaining({ repository: 'acme/widgets', deliveries: 2, queued: 2, max_workspaces: 12 })]);
 
     // One JSON line per delivery and per job in the stack's log.
-    const logs = s.logs();
+    const logs = s.log.entries;
     for (const [ids, event] of [
       [pushed, 'push'],
       [changed, 'repository'],
@@ -184,7 +184,7 @@ function localStackFlow(kind: 'pglite' | 'postgres') {
     expect(sent(ping).status).toBe(200);
     expect(issues.code, issues.stderr).toBe(0);
     expect(sent(issues)).toMatchObject({ status: 202, body: { route: 'queued', workspaces: 12 } });
-    const logs = (stack as RunningStack).logs();
+    const logs = (stack as RunningStack).log.entries;
     expect(logs.find((l) => l.msg === 'delivery' && l.delivery === sent(ping).delivery)).toMatchObject({ event: 'ping', status: 200 });
   });
 
@@ -199,7 +199,7 @@ function localStackFlow(kind: 'pglite' | 'postgres') {
     const inline = (await events(s)).slice(before).filter((e) => e.id.includes(answer.delivery));
     expect(inline).toHaveLength(12);
     expect(inline.every((e) => e.name === METRICS_AGGREGATE_EVENT)).toBe(true);
-    expect(s.logs().find((l) => l.msg === 'delivery' && l.delivery === answer.delivery)).toMatchObject({ status: 200, route: 'inline' });
+    expect(s.log.entries.find((l) => l.msg === 'delivery' && l.delivery === answer.delivery)).toMatchObject({ status: 200, route: 'inline' });
   });
 
   it.skipIf(!enabled)('stops on SIGTERM (exit 0, stack.json removed); a restart on the same data dir keeps the jobs', async () => {
@@ -207,7 +207,7 @@ function localStackFlow(kind: 'pglite' | 'postgres') {
     expect(exit).toEqual({ code: 0, signal: null });
     expect(readStack(dataDir)).toBeNull();
 
-    restarted = await startStack(env, dataDir);
+    restarted = await startStack(env);
     expect(restarted.stdout()).toContain(kind === 'pglite' ? 'database is up to date' : 'PostgreSQL');
     const result = await cli('stats', '--json');
     expect(result.code, result.stderr).toBe(0);
