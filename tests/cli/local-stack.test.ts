@@ -260,3 +260,33 @@ describe('local stack on real Postgres', () => {
   reportSkip('local stack on real Postgres', 'needs a Postgres server the stack can connect to (set DATABASE_URL to run it)');
   localStackFlow('postgres');
 });
+
+describe('npm start, the README\'s Quick start command', () => {
+  it('serves the stack; SIGTERM to npm stops it cleanly (exit 0, stack.json removed, no process left)', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'wr-cli-npm-start-'));
+    const env = cliEnv({ WEBHOOK_ROUTER_DATA_DIR: dataDir });
+    const stack = await startStack(env, { npmStart: true });
+    const stackPid = stack.stack.pid;
+    try {
+      expect(stack.stdout()).toContain('webhook-router local stack');
+      expect(stack.stdout()).toContain(`http://127.0.0.1:${stack.port}${HYBRID_PATH}`);
+      const ping = await runCli(['send', 'ping'], env);
+      expect(ping.code, ping.stderr).toBe(0);
+      expect(sent(ping).status).toBe(200);
+      // npm runs the stack as its child: the signal must reach it through npm.
+      expect(stackPid).not.toBe(stack.child.pid);
+      expect(await stack.stop()).toEqual({ code: 0, signal: null });
+      expect(readStack(dataDir)).toBeNull();
+      expect(() => process.kill(stackPid, 0)).toThrow();
+      expect(stack.stdout()).toMatch(/"msg":"stopping","signal":"SIGTERM"/);
+    } finally {
+      await stack.stop(5_000);
+      try {
+        process.kill(stackPid, 'SIGKILL'); // left behind if npm died without passing the signal on
+      } catch {
+        // Gone, as it should be.
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});

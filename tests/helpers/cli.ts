@@ -7,16 +7,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { vi } from 'vitest';
 import { main, type MainOptions } from '../../src/cli/main.ts';
-import type { StackFile } from '../../src/cli/context.ts';
+import { HYBRID_PATH } from '../../src/cli/stack/paths.ts';
+import type { StackFile } from '../../src/cli/stack/stack-file.ts';
 import type { EnvRecord } from '../../src/shared/config.ts';
 import { freePort } from './net.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BIN = join(ROOT, 'bin/webhook-router.mjs');
 
-export const HYBRID_PATH = '/.netlify/functions/api-workspaces-webhook-hybrid';
-export const SYNC_PATH = '/.netlify/functions/api-workspaces-webhook';
-export const DRAIN_PATH = '/functions/v1/process-webhook';
+export { DRAIN_PATH, HYBRID_PATH, SYNC_PATH } from '../../src/cli/stack/paths.ts';
 
 export type CliResult = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number };
 
@@ -136,6 +135,8 @@ export interface StackOptions {
   timeoutMs?: number;
   /** Keep all of stdout and every log line (default); false keeps counts and a tail (long runs). */
   keepOutput?: boolean;
+  /** Start it as the README does, `PORT=N npm start` (npm is then the child; stop signals npm). */
+  npmStart?: boolean;
 }
 
 /**
@@ -147,11 +148,10 @@ export async function startStack(env: Record<string, string>, options: StackOpti
   if (!dataDir) throw new Error('startStack: env must set WEBHOOK_ROUTER_DATA_DIR (a data dir of the test\'s own)');
   const port = options.port ?? (await freePort());
   const interval = options.drainIntervalSeconds === undefined ? [] : ['--drain-interval', String(options.drainIntervalSeconds)];
-  const child = spawn(process.execPath, [BIN, 'start', '--port', String(port), ...interval, ...(options.args ?? [])], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const flags = [...interval, ...(options.args ?? [])];
+  const child = options.npmStart
+    ? spawn('npm', ['start', ...(flags.length ? ['--', ...flags] : [])], { cwd: ROOT, env: { ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, [BIN, 'start', '--port', String(port), ...flags], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const log = new StackLog(options.keepOutput ?? true);
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => log.push(d.toString()));
@@ -181,7 +181,8 @@ export async function startStack(env: Record<string, string>, options: StackOpti
   for (;;) {
     if (!running) throw new Error(`the stack exited while starting:\n${log.text}\n${stderr}`);
     stack = readStack(dataDir);
-    if (stack?.ready && stack.pid === child.pid) {
+    // Under npm the stack is npm's child, so its own pid is in stack.json.
+    if (stack?.ready && stack.url === base && (options.npmStart || stack.pid === child.pid)) {
       try {
         const response = await fetch(`${base}/_local/ping`, { signal: AbortSignal.timeout(1_000) });
         await response.body?.cancel();
