@@ -1,3 +1,4 @@
+import { redactCredentials } from '../shared/db/redact.ts';
 import { ConfigError, errorMessage } from '../shared/errors.ts';
 import { UsageError } from './args.ts';
 import type { Verb, VerbContext } from './context.ts';
@@ -35,7 +36,8 @@ export async function runVerb(verbs: Readonly<Record<string, Verb>>, usage: stri
       ctx.err(`usage: ${verb.usage}`);
       return 2;
     }
-    ctx.err(`error: ${errorMessage(error)}`);
+    // Driver and tool errors may quote a connection string: never print its password.
+    ctx.err(`error: ${redactCredentials(errorMessage(error), [ctx.env.DATABASE_URL, ctx.env.SUPABASE_DB_URL])}`);
     return 1;
   }
 }

@@ -54,8 +54,15 @@ export async function main(argv: string[], env: EnvRecord = process.env, options
   }
   const [name] = argv;
   const wantsHelp = argv.includes('--help') || argv.includes('-h');
+  // A verb given its own database (migrate --database-url) runs here, not in the stack.
+  const ownDatabase = argv.some((a) => a === '--database-url' || a.startsWith('--database-url='));
   const forwardable =
-    !options.database && ctx.config.database.kind === 'none' && name !== undefined && Object.hasOwn(FORWARDED_VERBS, name) && !wantsHelp;
+    !options.database &&
+    ctx.config.database.kind === 'none' &&
+    name !== undefined &&
+    Object.hasOwn(FORWARDED_VERBS, name) &&
+    !wantsHelp &&
+    !ownDatabase;
   let stack: StackFile | null = null;
   try {
     if (forwardable || (name === 'send' && !wantsHelp)) stack = await waitForStack(env);

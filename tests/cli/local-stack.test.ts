@@ -82,12 +82,14 @@ function localStackFlow(kind: 'pglite' | 'postgres') {
     expect(banner).toContain(`http://127.0.0.1:${s.port}${SYNC_PATH}`);
     expect(banner).toContain(`http://127.0.0.1:${s.port}${DRAIN_PATH}`);
     expect(banner).toContain(kind === 'pglite' ? 'PGlite' : 'PostgreSQL');
-    // A fresh PGlite gets every migration; the Postgres test database is a migrated clone, which
-    // the Supabase CLI finds up to date.
+    // A fresh PGlite gets every migration; the Postgres test database is a clone the Supabase CLI
+    // migrated, whose history the stack's migrator adopts instead of running the files again.
     const migrations = readdirSync(join(import.meta.dirname, '../../supabase/migrations')).filter((f) => f.endsWith('.sql')).sort();
     if (kind === 'pglite') expect(banner).toContain(`(applied ${migrations.join(', ')})`);
     expect(banner).toMatch(
-      kind === 'pglite' ? /PGlite \(embedded\) in \S+ \(applied / : /PostgreSQL postgres:\/\/\S+ \(database is up to date\)/,
+      kind === 'pglite'
+        ? /PGlite \(embedded\) in \S+ \(applied /
+        : /PostgreSQL postgres:\/\/\S+ \(recorded \d+ migrations the Supabase CLI had applied; database is up to date\)/,
     );
     expect(s.stack.database).toBe(kind);
     const secret = /generated for development: ([0-9a-f]+)/.exec(banner)?.[1];
