@@ -22,10 +22,10 @@ import {
   keepAliveAgent,
   post,
   pullRequestOpened,
-  signature,
   SYNC_PATH,
   type BenchRepository,
 } from './lib/deliveries.ts';
+import { signatureOf } from '../tests/helpers/sign.ts';
 import { startStandin } from './lib/inngest-standin.ts';
 import { ratio, sleep, summarize, type Summary } from './lib/stats.ts';
 
@@ -113,7 +113,7 @@ function prepare(workspaces: number): Prepared {
   return {
     next() {
       const body = JSON.stringify(pullRequestOpened(repoFor(workspaces)));
-      return { body, signed: signature(body) };
+      return { body, signed: signatureOf(body, BENCH_SECRET) };
     },
   };
 }

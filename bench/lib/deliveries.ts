@@ -1,4 +1,4 @@
-import { createHmac, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
 import { examplePayload } from '../../src/cli/examples.ts';
 import { freshPayload } from '../../src/cli/fresh-payload.ts';
@@ -25,10 +25,6 @@ export function pullRequestOpened(repo: BenchRepository): Record<string, unknown
   repository.name = repo.fullName.split('/')[1];
   repository.id = repo.githubId;
   return payload;
-}
-
-export function signature(body: string | Uint8Array, secret = BENCH_SECRET): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 }
 
 /** GitHub's headers for one delivery; the GUID is fresh unless given. */

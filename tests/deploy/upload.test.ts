@@ -13,8 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/node/migrations.ts';
 import { seedRepository } from '../../src/node/seed.ts';
 import { eventId, METRICS_AGGREGATE_EVENT } from '../../src/shared/inngest/events.ts';
-import { startInngestStandIn, type InngestStandIn } from '../helpers/chaos-inngest.ts';
-import { cliEnv, freePort } from '../helpers/cli.ts';
+import { startInngestStandIn, type InngestStandIn } from '../helpers/inngest-standin.ts';
+import { cliEnv } from '../helpers/cli.ts';
+import { freePort } from '../helpers/net.ts';
 import { newDeliveryId, payloadFor, signedRequest } from '../helpers/deliveries.ts';
 import { MiB, readNpmCache } from '../helpers/deno-npm-cache.ts';
 import { DENO, serveFunction, type ServedFunction } from '../helpers/edge-function.ts';
@@ -84,7 +85,7 @@ describe('process-webhook as `supabase functions deploy --use-api` uploads it', 
     work = await mkdtemp(join(tmpdir(), 'wr-upload-'));
     if (!onPostgres) return;
     t = await createTestDatabase();
-    inngest = await startInngestStandIn({ recordRequests: true });
+    inngest = await startInngestStandIn();
   });
 
   afterAll(async () => {

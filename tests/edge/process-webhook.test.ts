@@ -1,7 +1,6 @@
 // The real process-webhook Edge Function, started under Deno as a child process, against a
 // per-file Postgres database and a local Inngest stand-in.
 import { spawn } from 'node:child_process';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedRepository } from '../../src/node/seed.ts';
@@ -10,7 +9,8 @@ import { newDeliveryId, payloadFor, signedRequest } from '../helpers/deliveries.
 import { harness } from '../helpers/receive-harness.ts';
 import { cliEnv } from '../helpers/cli.ts';
 import { DENO, serveFunction, type ServedFunction } from '../helpers/edge-function.ts';
-import { freePort, listenLocal } from '../helpers/net.ts';
+import { startInngestStandIn, type InngestStandIn } from '../helpers/inngest-standin.ts';
+import { freePort } from '../helpers/net.ts';
 import { createTestDatabase, onPostgres, reportSkip, type TestDatabase } from '../helpers/test-db.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -27,34 +27,6 @@ const DENO_ARGS = [
 const SECRET = 'edge-test-drain-secret';
 const EVENT_KEY = 'test-key';
 const START_TIMEOUT_MS = 20_000;
-
-/** Only what Deno needs from the parent: nothing else (INNGEST_*, DATABASE_URL) may leak in. */
-
-
-type StandInRequest = { method: string; path: string; contentType: string | undefined; body: unknown };
-
-/** A local Inngest: records every request and accepts it the way the SDK requires. */
-async function startInngestStandIn(): Promise<{ server: Server; url: string; received: StandInRequest[] }> {
-  const received: StandInRequest[] = [];
-  const server = createServer((req: IncomingMessage, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      let body: unknown = text;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        // Recorded as text.
-      }
-      received.push({ method: req.method ?? '', path: req.url ?? '', contentType: req.headers['content-type'], body });
-      const ids = Array.isArray(body) ? body.map((_, i) => `stand-in-${received.length}-${i}`) : [];
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ ids, status: 200 }));
-    });
-  });
-  return { server, url: await listenLocal(server), received };
-}
 
 type Exit = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string };
 
@@ -106,7 +78,7 @@ describe('process-webhook under Deno (real Postgres)', () => {
   reportSkip('Edge Function under Deno', 'the Deno process connects over TCP; PGlite is in-process (set DATABASE_URL to run it)');
 
   let t: TestDatabase;
-  let inngest: Awaited<ReturnType<typeof startInngestStandIn>>;
+  let inngest: InngestStandIn;
   let served: ServedFunction | undefined;
   let base = '';
   let repoSeq = 0;
@@ -156,7 +128,7 @@ describe('process-webhook under Deno (real Postgres)', () => {
 
   afterAll(async () => {
     await served?.stop();
-    if (inngest) await new Promise<void>((resolve) => inngest.server.close(() => resolve()));
+    await inngest?.close();
     await t?.close();
   });
 
@@ -202,7 +174,7 @@ describe('process-webhook under Deno (real Postgres)', () => {
   });
 
   it.skipIf(!onPostgres)('drains queued jobs by id and then all: events reach Inngest, caches go stale', async () => {
-    inngest.received.length = 0;
+    inngest.reset();
     const repo = await repoIn(12);
     const h = harness(t.db);
 
@@ -236,14 +208,14 @@ describe('process-webhook under Deno (real Postgres)', () => {
     expect(repoRow?.result).toMatchObject({ workspaces: 12, eventsSent: 12, deliveryIds: [repoDelivery] });
 
     // What the function sent: POST /e/test-key with JSON arrays of events.
-    expect(inngest.received.length).toBeGreaterThan(0);
-    for (const request of inngest.received) {
+    expect(inngest.requests.length).toBeGreaterThan(0);
+    for (const request of inngest.requests) {
       expect(request.method).toBe('POST');
       expect(request.path).toBe(`/e/${EVENT_KEY}`);
       expect(request.contentType).toMatch(/application\/json/);
       expect(Array.isArray(request.body)).toBe(true);
     }
-    const events = inngest.received.flatMap((r) => r.body as { name: string; id: string; data: Record<string, unknown> }[]);
+    const events = inngest.requests.flatMap((r) => r.body as { name: string; id: string; data: Record<string, unknown> }[]);
     const changed = events.filter((e) => e.name === REPOSITORY_CHANGED_EVENT);
     const aggregate = events.filter((e) => e.name === METRICS_AGGREGATE_EVENT);
     expect(changed).toHaveLength(12);

@@ -1,12 +1,13 @@
 // Real, signed GitHub deliveries for the reliability suite (@octokit/webhooks-examples payloads with
 // the repository rewritten), what the router should answer to each, and a sender with bounded rate
 // and concurrency.
-import { createHash, createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { parseDelivery } from '../../src/shared/github/delivery.ts';
 import { SUPPORTED_EVENTS } from '../../src/shared/github/events.ts';
 import { percentile, sleep } from './chaos-env.ts';
 import { CHAOS_SECRET } from './chaos-stack.ts';
+import { signatureOf } from './sign.ts';
 
 type Definition = { name: string; examples: Record<string, unknown>[] };
 const definitions = createRequire(import.meta.url)('@octokit/webhooks-examples') as Definition[];
@@ -70,10 +71,6 @@ export interface BuiltDelivery {
   headers: Record<string, string>;
 }
 
-export function sign(body: string | Uint8Array, secret = CHAOS_SECRET): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
-}
-
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -120,7 +117,7 @@ export function buildDelivery(spec: DeliverySpec, repos: readonly ChaosRepo[]): 
       'x-github-event': spec.event,
       'x-github-delivery': spec.guid,
       'x-github-hook-id': '1',
-      'x-hub-signature-256': sign(body),
+      'x-hub-signature-256': signatureOf(body, CHAOS_SECRET),
     },
   };
 }

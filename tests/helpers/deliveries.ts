@@ -1,6 +1,6 @@
-import { sign } from '@octokit/webhooks-methods';
 import { freshPayload } from '../../src/cli/fresh-payload.ts';
 import { exampleOf } from './examples.ts';
+import { signatureOf } from './sign.ts';
 
 export const TEST_SECRET = 'test-webhook-secret';
 export const HOOK_URL = 'http://localhost/.netlify/functions/api-workspaces-webhook-hybrid';
@@ -48,7 +48,7 @@ export async function signedRequest(options: SignedOptions): Promise<Request> {
     'content-type': options.form ? 'application/x-www-form-urlencoded' : 'application/json',
     'x-github-event': options.event,
     'x-github-delivery': options.delivery ?? newDeliveryId(),
-    'x-hub-signature-256': await sign(options.secret ?? TEST_SECRET, body),
+    'x-hub-signature-256': signatureOf(body, options.secret ?? TEST_SECRET),
     'user-agent': 'GitHub-Hookshot/test',
     ...options.headers,
   };

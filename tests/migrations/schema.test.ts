@@ -4,10 +4,10 @@ import { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS_DIR, migratePglite, migratePostgres, migrationFiles } from '../../src/node/migrations.ts';
+import { migrateWithSupabaseCli } from '../helpers/supabase-cli.ts';
 import { seedRepository } from '../../src/node/seed.ts';
 import type { QueryFn } from '../../src/shared/db/sql.ts';
-import { adminUrl, withDatabase } from '../helpers/pg-urls.ts';
-import { createTestDatabase, onPostgres, type TestDatabase } from '../helpers/test-db.ts';
+import { createEmptyDatabase, createTestDatabase, onPostgres, type TestDatabase } from '../helpers/test-db.ts';
 
 type Row = Record<string, unknown>;
 
@@ -316,7 +316,9 @@ describe('host tables', () => {
   });
 
   it('running the migrations a second time applies nothing and changes nothing', async () => {
-    const before = await t.query('select version from supabase_migrations.schema_migrations order by version', []);
+    // The Postgres template was migrated by the real Supabase CLI, PGlite by webhook-router's migrator.
+    const history = onPostgres ? 'supabase_migrations.schema_migrations' : 'webhook_router.migrations';
+    const before = await t.query(`select version from ${history} order by version`, []);
     expect(before.map((r) => r.version)).toEqual(
       (await migrationFiles()).map((f) => f.split('_')[0]),
     );
@@ -324,19 +326,22 @@ describe('host tables', () => {
 
     if (onPostgres) {
       // The real Supabase CLI against the already-migrated database.
-      const output = await migratePostgres(t.url!);
+      const output = await migrateWithSupabaseCli(t.url!);
       expect(output).toMatch(/up to date/i);
       expect(output).not.toMatch(/Applying migration/i);
+      // Then webhook-router's migrator: it adopts what the CLI applied instead of running it again.
+      expect(await migratePostgres(t.url!)).toEqual({ applied: [], adopted: await migrationFiles() });
+      expect(await migratePostgres(t.url!)).toEqual({ applied: [], adopted: [] });
     } else {
       const pg = new PGlite();
       try {
-        expect(await migratePglite(pg)).toEqual(await migrationFiles());
-        expect(await migratePglite(pg)).toEqual([]);
+        expect(await migratePglite(pg)).toEqual({ applied: await migrationFiles(), adopted: [] });
+        expect(await migratePglite(pg)).toEqual({ applied: [], adopted: [] });
       } finally {
         await pg.close();
       }
     }
-    const after = await t.query('select version from supabase_migrations.schema_migrations order by version', []);
+    const after = await t.query(`select version from ${history} order by version`, []);
     expect(after).toEqual(before);
     const [still] = await t.query('select payload from background_jobs where id = $1', [job?.id]);
     expect(still?.payload).toEqual({ k: 1 });
@@ -398,19 +403,11 @@ describe('host tables', () => {
 
     beforeAll(async () => {
       if (onPostgres) {
-        const name = `wr_host_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-        const admin = postgres(adminUrl(t.url!), { max: 1, onnotice: () => {} });
-        await admin.unsafe(`create database ${name}`);
-        const url = withDatabase(t.url!, name);
-        const sql = postgres(url, { max: 1, onnotice: () => {}, prepare: false });
-        cleanup = async () => {
-          await sql.end({ timeout: 5 });
-          await admin.unsafe(`drop database if exists ${name} with (force)`);
-          await admin.end();
-        };
-        await sql.unsafe(HOST_SCHEMA);
-        await migratePostgres(url);
-        q = async (text, params) => [...(await sql.unsafe(text, params as never[]))];
+        const host = await createEmptyDatabase('wr_host');
+        cleanup = host.close;
+        await host.query(HOST_SCHEMA, []);
+        await migratePostgres(host.url);
+        q = host.query;
       } else {
         const pg = new PGlite();
         cleanup = () => pg.close();
@@ -424,7 +421,7 @@ describe('host tables', () => {
     });
 
     it('all migrations were applied', async () => {
-      const rows = await q('select version from supabase_migrations.schema_migrations order by version', []);
+      const rows = await q('select version from webhook_router.migrations order by version', []);
       expect(rows.map((r) => r.version)).toEqual((await migrationFiles()).map((f) => f.split('_')[0]));
     });
 

@@ -3,13 +3,13 @@ import { readFile } from 'node:fs/promises';
 import { sign } from '@octokit/webhooks-methods';
 import { ConfigError, errorMessage } from '../../shared/errors.ts';
 import { parseRepo, parseVerbArgs, UsageError } from '../args.ts';
-import { readStackFile, signingSecret, type Verb } from '../context.ts';
+import { signingSecret, type Verb } from '../context.ts';
+import { HYBRID_PATH } from '../stack/paths.ts';
+import { readStackFile } from '../stack/stack-file.ts';
 import { exampleActions, examplePayload } from '../examples.ts';
 import { freshPayload } from '../fresh-payload.ts';
 import { dataDir } from '../local-db.ts';
 import { stableGithubId } from './seed.ts';
-
-const HYBRID_PATH = '/.netlify/functions/api-workspaces-webhook-hybrid';
 
 export const send: Verb = {
   usage: `webhook-router send <event> [--action A] [--repo owner/name] [--payload file.json] [--url URL] [--delivery GUID] [--form]
