@@ -52,9 +52,14 @@ export interface StandInStats {
   maxInFlight: number;
 }
 
+/** Decides per request: a status to refuse this batch of events with (a poison event), or null. */
+export type Refusal = (events: Record<string, unknown>[]) => number | null;
+
 export interface StandInOptions {
   /** HTTP status to answer event sends with instead of 200 (e.g. 500 for an outage). */
   failWith?: number | null;
+  /** Refuses some batches only (Inngest refusing one event's content), whatever `failWith` says. */
+  refuse?: Refusal | null;
   /** Delay before answering an event send, in ms (a slow Inngest). */
   delayMs?: number;
   /** Keep every request and event in memory (default); false only counts them (long benchmarks). */
@@ -65,6 +70,7 @@ export interface InngestStandIn {
   url: string;
   /** HTTP status to answer with instead of 200, or null; may be changed while it runs. */
   failWith: number | null;
+  refuse: Refusal | null;
   /** Delay before answering, in ms; may be changed while it runs. */
   delayMs: number;
   /** Every event API request, in arrival order. */
@@ -102,6 +108,7 @@ export async function startInngestStandIn(options: StandInOptions = {}): Promise
   const state: InngestStandIn = {
     url: '',
     failWith: options.failWith ?? null,
+    refuse: options.refuse ?? null,
     delayMs: options.delayMs ?? 0,
     requests: [],
     events: new Map(),
@@ -185,7 +192,7 @@ export async function startInngestStandIn(options: StandInOptions = {}): Promise
         stats.bad += 1;
         return reply(res, 400, { error: 'the body must be a JSON array of events', status: 400 });
       }
-      const failWith = state.failWith;
+      const failWith = state.refuse?.(body as Record<string, unknown>[]) ?? state.failWith;
       recordBatch(body as Record<string, unknown>[], failWith);
       stats.inFlight += 1;
       stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
@@ -193,7 +200,7 @@ export async function startInngestStandIn(options: StandInOptions = {}): Promise
         state.stats.inFlight -= 1;
         if (failWith !== null) {
           state.stats.refused += 1;
-          reply(res, failWith, { error: 'stand-in outage', status: failWith });
+          reply(res, failWith, { error: failWith >= 500 ? 'stand-in outage' : 'stand-in refuses these events', status: failWith });
         } else {
           state.stats.acceptedRequests += 1;
           // Inngest answers with ids of its own, one per event.

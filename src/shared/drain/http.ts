@@ -63,6 +63,7 @@ export async function handleDrainRequest(request: Request, deps: DrainHttpDeps):
   if (!jobId && deps.waitUntil) return drainInBackground(deps, worker, deps.waitUntil).catch(unavailable);
   try {
     const summary = await drain({ ...deps, worker }, jobId ? { jobId } : {});
+    deps.log?.({ msg: 'drain finished', ...summary });
     return json(200, { ok: true, ...summary });
   } catch (error) {
     return unavailable(error);

@@ -199,6 +199,54 @@ describe('leases', () => {
   });
 });
 
+describe('findings of the hardening review', () => {
+  it('a claim without a lease is refused: its job would never expire', async () => {
+    await insertJobs(t.query, { repo, count: 1 });
+    for (const lease of ['null', '0', '-5']) {
+      const error = await t.query(`select * from claim_webhook_jobs('w', 1, ${lease})`, []).then(() => null, (e: { code?: string; message: string }) => e);
+      expect(error?.code, lease).toBe('22023');
+      expect(error?.message).toMatch(/p_lease_seconds/);
+    }
+    expect(await statusCounts(t.query)).toEqual({ queued: 1 });
+  });
+
+  it('a malformed job whose lease another drain took is lost to this drain, not counted as failed', async () => {
+    const [id] = await insertJobs(t.query, { repo, count: 1 });
+    await t.query(`update public.background_jobs set payload = payload - 'data' where id = $1`, [id]);
+    const db = {
+      async call<Row>(fn: Parameters<typeof t.db.call>[0], args: Parameters<typeof t.db.call>[1]): Promise<Row[]> {
+        if (fn === 'settle_webhook_jobs') await t.query(`update public.background_jobs set locked_by = 'thief' where id = $1`, [id]);
+        return t.db.call<Row>(fn, args);
+      },
+    };
+    const summary = await runDrain({ db, sender: stubSender() });
+    expect(summary).toMatchObject({ claimed: 1, failed: 0, lost: 1 });
+    expect(await jobRow(t.query, id!)).toMatchObject({ status: 'processing', locked_by: 'thief', retry_count: 0 });
+  });
+
+  it('a replay starts a clean run: no old result, completion time or duration, and a failed replay shows no old success', async () => {
+    const [id] = await insertJobs(t.query, { repo, count: 1 });
+    await t.query(`update public.background_jobs set payload = payload || '{"delivery_id": "replay-clean-1"}' where id = $1`, [id]);
+    await t.query(
+      `insert into public.webhook_deliveries (delivery_id, event, route, status_code, job_id) values ('replay-clean-1', 'issues', 'queued', 202, $1)`,
+      [id],
+    );
+    const worker = newWorker();
+    await claimJobs(t.db, { worker, limit: 1, ...lease });
+    expect(await completeJob(t.db, id!, worker, { first: 'success' })).toBe(true);
+    const [replayed] = await t.db.call<{ replayed: boolean }>('replay_webhook_delivery', { p_delivery_id: 'replay-clean-1' });
+    expect(replayed?.replayed).toBe(true);
+    expect(await jobRow(t.query, id!)).toMatchObject({ status: 'queued', result: null, completed_at: null, duration_ms: null, started_at: null });
+    const again = newWorker();
+    await claimJobs(t.db, { worker: again, limit: 1, ...lease });
+    await failJob(t.db, { jobId: id!, worker: again, error: 'second run failed', retryable: false });
+    expect(await jobRow(t.query, id!)).toMatchObject({ status: 'failed', result: null, error: 'second run failed', completed_at: null });
+    // And a dead letter replayed by id starts clean too.
+    await t.db.call('replay_webhook_jobs', { p_job_id: id });
+    expect(await jobRow(t.query, id!)).toMatchObject({ status: 'queued', failed_at: null, error: null, result: null, duration_ms: null });
+  });
+});
+
 describe('completing a round', () => {
   it('completes only the jobs this worker still holds, each with its own result', async () => {
     const [mine1, mine2, theirs, queued, done] = await insertJobs(t.query, { repo, count: 5 });
