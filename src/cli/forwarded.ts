@@ -3,6 +3,7 @@ import type { Verb, VerbContext } from './context.ts';
 import { runVerb } from './dispatch.ts';
 import { drainVerb } from './verbs/drain.ts';
 import { migrate } from './verbs/migrate.ts';
+import { prune } from './verbs/prune.ts';
 import { redeliver } from './verbs/redeliver.ts';
 import { replay } from './verbs/replay.ts';
 import { seed } from './verbs/seed.ts';
@@ -12,7 +13,7 @@ import { stats } from './verbs/stats.ts';
  * Verbs that use the database go through a running local stack when no DATABASE_URL is set: a
  * PGlite stack holds its database's only connection, and a Postgres stack knows its DATABASE_URL.
  */
-export const FORWARDED_VERBS: Readonly<Record<string, Verb>> = { migrate, seed, drain: drainVerb, stats, replay, redeliver };
+export const FORWARDED_VERBS: Readonly<Record<string, Verb>> = { migrate, seed, drain: drainVerb, stats, replay, redeliver, prune };
 
 /** What a forwarded verb takes from the caller's environment; the rest is the stack's. */
 const CALLER_ENV = ['GITHUB_TOKEN', 'GITHUB_API_URL', 'GITHUB_HOOK_REPO', 'GITHUB_HOOK_ORG', 'GITHUB_HOOK_ID'] as const;

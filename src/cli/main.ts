@@ -20,7 +20,8 @@ const USAGE = `webhook-router <verb> [flags]   (webhook-router <verb> --help)
   drain       run the drain from Node against the database
   stats       job and delivery statistics
   replay      put failed jobs back in the queue, or re-run a delivery's job
-  redeliver   ask GitHub to redeliver failed or missing deliveries`;
+  redeliver   ask GitHub to redeliver failed or missing deliveries
+  prune       delete what retention no longer keeps (--dry-run counts it)`;
 
 export interface MainOptions {
   /** Run against this database (already migrated) instead of DATABASE_URL, PGlite or a stack; left open. */
