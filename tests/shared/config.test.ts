@@ -104,3 +104,15 @@ describe('loadConfig', () => {
     expect(error.message).not.toContain('Sup3rS3cret');
   });
 });
+
+describe('.env.example', () => {
+  it('documents every variable the configuration reads', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const source = await readFile(new URL('../../src/shared/config.ts', import.meta.url), 'utf8');
+    const example = await readFile(new URL('../../.env.example', import.meta.url), 'utf8');
+    const read = new Set([...source.matchAll(/(?:env\.|')([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\b/g)].map((m) => m[1] as string));
+    expect(read.size).toBeGreaterThan(20);
+    const documented = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]));
+    expect([...read].filter((name) => !documented.has(name))).toEqual([]);
+  });
+});
