@@ -48,6 +48,11 @@ export interface Config {
     waitSeconds: number;
     /** How long an enqueue that kicked the drain keeps later enqueues from kicking again. */
     kickHoldSeconds: number;
+    /**
+     * Jobs one invocation runs at most: Supabase allows 2 s of CPU per request, and a drain that
+     * kept a burst going for its whole wall-clock budget would exceed it. Then it hands over.
+     */
+    maxJobs: number;
     retention: { completedDays: number; failedDays: number };
   };
 }
@@ -193,6 +198,7 @@ export function loadConfig(env: EnvRecord): Config {
       idleMs: integer(env, 'DRAIN_IDLE_MS', 1_000, 0, 60_000),
       waitSeconds: integer(env, 'DRAIN_WAIT_SECONDS', 10, 0, 600),
       kickHoldSeconds: integer(env, 'DRAIN_KICK_HOLD_SECONDS', 10, 1, 600),
+      maxJobs: integer(env, 'DRAIN_MAX_JOBS', 500, 1, 1_000_000),
       retention: { completedDays, failedDays },
     },
   };

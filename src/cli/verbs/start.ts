@@ -85,7 +85,13 @@ Drains on every kick and every --drain-interval seconds (default 60). Stops on S
       delete db.migratedOnOpen;
       const { sender, recorded } = localSender(config);
       // The kick, the timer and POST /functions/v1/process-webhook all call the Edge Function's handler.
-      const drain = createDrainHandler(config, { db: db.db, sender, log: logLine });
+      const drain = createDrainHandler(config, {
+        db: db.db,
+        sender,
+        log: logLine,
+        // A drain that stops at DRAIN_MAX_JOBS starts the next one, as the Edge Function does.
+        handOver: async () => work.track(drainNow({})),
+      });
       const drainNow = (body: { jobId?: string }) =>
         drain(
           new Request(`${base}${DRAIN_PATH}`, {
