@@ -97,6 +97,7 @@ Drains on every kick and every --drain-interval seconds (default 60). Stops on S
       const stackCtx: VerbContext = { ...ctx, database: async () => db, close: async () => {} };
       server = await listenStack(
         port,
+        config.maxBodyBytes,
         stackHandler({
           receive: (request, mode) =>
             receiveWebhook(request, {
