@@ -101,9 +101,10 @@ Drains on every kick and every --drain-interval seconds (default 60). Stops on S
           }),
         );
       // Forwarded verbs run against this stack's database, which they must not close.
-      const stackCtx: VerbContext = { ...ctx, database: async () => db, close: async () => {} };
+      const stackCtx: VerbContext = { ...ctx, database: async () => db, close: async () => {}, recordedEvents: async () => recorded };
       server = await listenStack(
         port,
+        config.maxBodyBytes,
         stackHandler({
           receive: (request, mode) =>
             receiveWebhook(request, {
