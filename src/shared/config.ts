@@ -1,3 +1,4 @@
+import { sslModeOf } from './db/tls.ts';
 import { ConfigError } from './errors.ts';
 import { SUPPORTED_EVENTS } from './github/events.ts';
 
@@ -103,8 +104,20 @@ function quickEvents(env: EnvRecord): string[] {
   return names;
 }
 
+/** A Postgres URL whose sslmode, if given, is one libpq knows (checked at start, not at connect). */
+function postgresUrl(env: EnvRecord, name: string): string | null {
+  const value = url(env, name, ['postgres:', 'postgresql:']);
+  if (value === null) return null;
+  try {
+    sslModeOf(value);
+  } catch (error) {
+    throw new ConfigError(name, (error as Error).message);
+  }
+  return value;
+}
+
 function database(env: EnvRecord): DatabaseConfig {
-  const direct = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']) ?? url(env, 'SUPABASE_DB_URL', ['postgres:', 'postgresql:']);
+  const direct = postgresUrl(env, 'DATABASE_URL') ?? postgresUrl(env, 'SUPABASE_DB_URL');
   if (direct) return { kind: 'postgres', url: direct };
   const supabaseUrl = url(env, 'VITE_SUPABASE_URL', ['http:', 'https:']) ?? url(env, 'SUPABASE_URL', ['http:', 'https:']);
   const serviceRoleKey = text(env, 'SUPABASE_SERVICE_ROLE_KEY');

@@ -105,6 +105,17 @@ describe('loadConfig', () => {
   });
 });
 
+describe('DATABASE_URL sslmode', () => {
+  it('stops at start on an sslmode libpq does not know, naming the variable and never the URL', () => {
+    const error = errorFor({ DATABASE_URL: 'postgres://u:secret-pw@db.example.com/x?sslmode=sometimes' });
+    expect(error.variable).toBe('DATABASE_URL');
+    expect(error.message).toMatch(/sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full, got "sometimes"/);
+    expect(error.message).not.toContain('secret-pw');
+    expect(errorFor({ SUPABASE_DB_URL: 'postgres://db.example.com/x?sslmode=on' }).variable).toBe('SUPABASE_DB_URL');
+    expect(loadConfig({ DATABASE_URL: 'postgres://db.example.com/x?sslmode=verify-full' }).database).toMatchObject({ kind: 'postgres' });
+  });
+});
+
 describe('.env.example', () => {
   it('documents every variable the configuration reads', async () => {
     const { readFile } = await import('node:fs/promises');

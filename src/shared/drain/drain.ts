@@ -144,7 +144,13 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
     if (marker && !released) await releaseDrainMarker(deps.db, deps.worker).catch(() => null);
   }
 
-  if (!request.jobId) summary.pruned = await pruneOldRows(deps.db, settings.retention, Math.min(2_000, deadline - now()), now);
+  if (!request.jobId) {
+    // Housekeeping: a failure here must not fail the drain whose jobs are already settled.
+    summary.pruned = await pruneOldRows(deps.db, settings.retention, Math.min(2_000, deadline - now()), now).catch((error: unknown) => {
+      deps.log?.({ msg: 'prune failed', worker: deps.worker, error: errorMessage(error) });
+      return 0;
+    });
+  }
   const left = await countPendingJobs(deps.db);
   summary.remaining = left.ready;
   summary.scheduled = left.scheduled;
