@@ -176,6 +176,15 @@ export function loadConfig(env: EnvRecord): Config {
       `must cover DRAIN_JOB_TIMEOUT_MS (${jobTimeoutMs} ms) plus ${leaseSeconds * 1000 - usableLeaseMs(leaseSeconds)} ms to complete the round`,
     );
   }
+  const pushDebounceSeconds = integer(env, 'PUSH_DEBOUNCE_SECONDS', 5, 0, 3_600);
+  // A kicked drain waits for a debounced push's window; shorter would leave it to the minute sweep.
+  const waitSeconds = integer(env, 'DRAIN_WAIT_SECONDS', Math.max(10, pushDebounceSeconds + 2), 0, 3_600);
+  if (pushDebounceSeconds > 0 && waitSeconds < pushDebounceSeconds + 1) {
+    throw new ConfigError(
+      'DRAIN_WAIT_SECONDS',
+      `must be at least PUSH_DEBOUNCE_SECONDS + 1 (${pushDebounceSeconds + 1}), or debounced pushes wait for the minute sweep`,
+    );
+  }
   const completedDays = integer(env, 'RETENTION_DAYS', 14, MIN_RETENTION_DAYS, 3_650);
   const failedDays = integer(env, 'FAILED_RETENTION_DAYS', Math.max(30, completedDays), MIN_RETENTION_DAYS, 3_650);
   if (failedDays < completedDays) {
@@ -187,7 +196,7 @@ export function loadConfig(env: EnvRecord): Config {
     workspaceThreshold: integer(env, 'WORKSPACE_THRESHOLD', 10, 0, 1_000_000),
     quickEvents: quickEvents(env),
     maxBodyBytes: integer(env, 'WEBHOOK_MAX_BODY_BYTES', 6 * 1024 * 1024, 1, 64 * 1024 * 1024),
-    pushDebounceSeconds: integer(env, 'PUSH_DEBOUNCE_SECONDS', 5, 0, 3_600),
+    pushDebounceSeconds,
     database: database(env),
     inngest: {
       eventKey: text(env, 'INNGEST_EVENT_KEY'),
@@ -209,7 +218,7 @@ export function loadConfig(env: EnvRecord): Config {
       circuitFailureThreshold: integer(env, 'CIRCUIT_FAILURE_THRESHOLD', 5, 1, 1_000),
       circuitCooldownSeconds: integer(env, 'CIRCUIT_COOLDOWN_SECONDS', 30, 1, 86_400),
       idleMs: integer(env, 'DRAIN_IDLE_MS', 1_000, 0, 60_000),
-      waitSeconds: integer(env, 'DRAIN_WAIT_SECONDS', 10, 0, 600),
+      waitSeconds,
       kickHoldSeconds: integer(env, 'DRAIN_KICK_HOLD_SECONDS', 10, 1, 600),
       maxJobs: integer(env, 'DRAIN_MAX_JOBS', 500, 1, 1_000_000),
       retention: { completedDays, failedDays },

@@ -79,16 +79,36 @@ $$;
 -- head (by repository.pushed_at, so an old redelivered push cannot overwrite a newer head), every
 -- delivery GUID, and the commits of all of them.
 -- ---------------------------------------------------------------------------------------------
+-- A push's repository.pushed_at is epoch seconds; GitHub's types also allow a string (an ISO time).
+create or replace function public.webhook_epoch(p_value jsonb)
+returns numeric
+language plpgsql
+stable
+as $$
+begin
+  if jsonb_typeof(p_value) = 'number' then
+    return (p_value #>> '{}')::numeric;
+  elsif jsonb_typeof(p_value) = 'string' then
+    begin
+      return extract(epoch from (p_value #>> '{}')::timestamptz)::numeric;
+    exception when others then
+      return null; -- not a time: ordered as if absent (arrival order)
+    end;
+  end if;
+  return null;
+end;
+$$;
+
 create or replace function public.webhook_merge_push_payload(p_job jsonb, p_new jsonb, p_delivery_id text)
 returns jsonb
 language sql
-immutable
+stable
 as $$
   with t as (
     select
-      coalesce((p_new #>> '{data,repository,pushed_at}')::numeric, 'infinity'::numeric) as new_at,
-      coalesce((p_job #>> '{data,repository,pushed_at}')::numeric, '-infinity'::numeric) as last_at,
-      coalesce((p_job ->> 'first_pushed_at')::numeric, (p_job #>> '{data,repository,pushed_at}')::numeric,
+      coalesce(public.webhook_epoch(p_new #> '{data,repository,pushed_at}'), 'infinity'::numeric) as new_at,
+      coalesce(public.webhook_epoch(p_job #> '{data,repository,pushed_at}'), '-infinity'::numeric) as last_at,
+      coalesce(public.webhook_epoch(p_job -> 'first_pushed_at'), public.webhook_epoch(p_job #> '{data,repository,pushed_at}'),
                '-infinity'::numeric) as first_at
   )
   select
@@ -261,7 +281,8 @@ $$;
 -- ---------------------------------------------------------------------------------------------
 -- Record a delivery (and, with p_job, enqueue or coalesce its job) in one transaction. A known
 -- GUID or body records a duplicate instead and changes nothing else. With p_job, `kick` says
--- whether this caller should start the drain (see take_drain_kick).
+-- whether this caller should start the drain (see take_drain_kick); with p_kick_hold_seconds null
+-- the job starts no drain (a quick event's safety net, finished by finish_inline_delivery).
 -- ---------------------------------------------------------------------------------------------
 drop function if exists public.record_webhook_delivery(text, text, text, text, bigint, text, integer, integer, integer, jsonb);
 create or replace function public.record_webhook_delivery(
@@ -315,8 +336,55 @@ begin
    where d.delivery_id = p_delivery_id;
 
   return query select false, null::text, v_job.job_id, v_job.coalesced,
-    public.take_drain_kick(p_kick_hold_seconds);
+    case when p_kick_hold_seconds is null then false else public.take_drain_kick(p_kick_hold_seconds) end;
 end;
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Quick events are recorded before their inline work, with their job as a safety net that no
+-- drain may run yet (run_at in the future, no kick): two copies of one body (a repository hook and
+-- an organization hook) cannot both do the work, and a receiver that dies mid-work leaves a job
+-- that runs later. After the work: the job is deleted (an inline delivery leaves no job, as it
+-- never queued one), or — the work failed — queued now, the delivery marked queued, a drain kicked.
+-- ---------------------------------------------------------------------------------------------
+create or replace function public.finish_inline_delivery(
+  p_delivery_id text,
+  p_job_id uuid,
+  p_succeeded boolean,
+  p_response_ms integer,
+  p_kick_hold_seconds integer default 10
+)
+returns table (finished boolean, kick boolean)
+language plpgsql
+set search_path = public
+as $$
+declare
+  v_done boolean;
+begin
+  if p_succeeded then
+    delete from public.background_jobs j where j.id = p_job_id and j.status = 'queued'
+    returning true into v_done;
+    update public.webhook_deliveries d set response_ms = p_response_ms where d.delivery_id = p_delivery_id;
+    return query select coalesce(v_done, false), false;
+    return;
+  end if;
+  update public.background_jobs j set run_at = now(), updated_at = now()
+   where j.id = p_job_id and j.status = 'queued'
+  returning true into v_done;
+  update public.webhook_deliveries d set route = 'queued', status_code = 202, response_ms = p_response_ms
+   where d.delivery_id = p_delivery_id;
+  return query select coalesce(v_done, false), public.take_drain_kick(p_kick_hold_seconds);
+end;
+$$;
+
+-- A kick that failed (the drain unreachable) gives the marker back, so the next delivery kicks
+-- again instead of waiting out the hold; a drain that took the marker over keeps it.
+create or replace function public.free_drain_kick()
+returns void
+language sql
+set search_path = public
+as $$
+  update public.webhook_drain_marker m set held_by = null, held_until = null where m.id and m.held_by = 'kick';
 $$;
 
 -- ---------------------------------------------------------------------------------------------
@@ -387,6 +455,9 @@ begin
     'public.webhook_affected_workspaces(bigint, text)',
     'public.webhook_drain_marker_lock_key()',
     'public.webhook_max_coalesced()',
+    'public.webhook_epoch(jsonb)',
+    'public.finish_inline_delivery(text, uuid, boolean, integer, integer)',
+    'public.free_drain_kick()',
     'public.take_drain_kick(integer)',
     'public.webhook_merge_push_payload(jsonb, jsonb, text)',
     'public.enqueue_webhook_job(text, jsonb, integer, text, bigint)',

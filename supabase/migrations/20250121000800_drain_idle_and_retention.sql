@@ -101,16 +101,22 @@ end;
 $$;
 
 -- ---------------------------------------------------------------------------------------------
--- Retention. Completed (and cancelled) jobs and the deliveries and duplicates received before
--- p_completed_before go; dead letters stay until p_failed_before, and so do the deliveries that
--- point at them (replay --delivery needs them). Delivery rows are the dedup key, so callers never
--- pass a cut-off inside GitHub's 3-day redelivery window (the configuration refuses one).
--- At most p_batch_size rows per table per call, oldest first: small transactions the sweep can
--- repeat while it has time.
+-- Retention. Completed (and cancelled) jobs whose completion is older than p_completed_days go,
+-- and so do deliveries and duplicates received before then; dead letters stay p_failed_days. A
+-- delivery goes once it points at no job (deleting a job sets its deliveries' job_id to null), so
+-- the deliveries of live jobs and of kept dead letters are never even read; a partial index finds
+-- the unlinked ones. Delivery rows are the dedup key, so neither age may be under GitHub's 3-day
+-- redelivery window; the cut-offs come from the database's own clock, so an application clock a
+-- little ahead cannot cross it. At most p_batch_size rows per table per call, oldest first:
+-- short transactions the sweep repeats while it has time.
 -- ---------------------------------------------------------------------------------------------
+create index if not exists webhook_deliveries_unlinked_received_idx
+  on public.webhook_deliveries (received_at)
+  where job_id is null;
+
 create or replace function public.prune_webhook_data(
-  p_completed_before timestamptz,
-  p_failed_before timestamptz,
+  p_completed_days integer,
+  p_failed_days integer,
   p_batch_size integer default 1000,
   p_dry_run boolean default false
 )
@@ -120,36 +126,39 @@ set search_path = public
 as $$
 declare
   v_n bigint;
+  v_completed_before timestamptz := now() - make_interval(days => p_completed_days);
+  v_failed_before timestamptz := now() - make_interval(days => p_failed_days);
 begin
-  if p_completed_before is null or p_failed_before is null or p_batch_size is null or p_batch_size < 1 then
-    raise exception 'prune_webhook_data: both cut-offs and a positive batch size are required' using errcode = '22023';
-  end if;
-  if p_completed_before > now() - interval '3 days' or p_failed_before > now() - interval '3 days' then
-    raise exception 'prune_webhook_data: cut-offs must be at least 3 days old (GitHub redelivers for 3 days)'
+  if p_completed_days is null or p_failed_days is null or p_completed_days < 3 or p_failed_days < 3 then
+    raise exception 'prune_webhook_data: both ages must be at least 3 days (GitHub redelivers for 3 days)'
       using errcode = '22023';
+  end if;
+  if p_batch_size is null or p_batch_size < 1 then
+    raise exception 'prune_webhook_data: p_batch_size must be positive' using errcode = '22023';
   end if;
 
   if p_dry_run then
     return query
-      select 'deliveries'::text, count(*) from public.webhook_deliveries d
-       where d.received_at < p_completed_before
-         and (d.job_id is null or not exists (select 1 from public.background_jobs j
-               where j.id = d.job_id and (j.status not in ('completed', 'cancelled', 'failed')
-                                          or (j.status = 'failed' and j.failed_at >= p_failed_before))))
-      union all
-      select 'duplicates', count(*) from public.webhook_delivery_duplicates x where x.received_at < p_completed_before
-      union all
-      select 'completed_jobs', count(*) from public.background_jobs j
-       where j.status in ('completed', 'cancelled') and j.completed_at < p_completed_before
+      select 'completed_jobs'::text, count(*) from public.background_jobs j
+       where j.status in ('completed', 'cancelled') and j.completed_at < v_completed_before
       union all
       select 'failed_jobs', count(*) from public.background_jobs j
-       where j.status = 'failed' and j.failed_at < p_failed_before;
+       where j.status = 'failed' and j.failed_at < v_failed_before
+      union all
+      -- Those unlinked now, and those the job deletes above would unlink.
+      select 'deliveries', count(*) from public.webhook_deliveries d
+       where d.received_at < v_completed_before
+         and (d.job_id is null or exists (select 1 from public.background_jobs j where j.id = d.job_id
+               and ((j.status in ('completed', 'cancelled') and j.completed_at < v_completed_before)
+                    or (j.status = 'failed' and j.failed_at < v_failed_before))))
+      union all
+      select 'duplicates', count(*) from public.webhook_delivery_duplicates x where x.received_at < v_completed_before;
     return;
   end if;
 
   with doomed as (
     select j.id from public.background_jobs j
-     where j.status in ('completed', 'cancelled') and j.completed_at < p_completed_before
+     where j.status in ('completed', 'cancelled') and j.completed_at < v_completed_before
      order by j.completed_at limit p_batch_size
      for update skip locked
   )
@@ -159,7 +168,7 @@ begin
 
   with doomed as (
     select j.id from public.background_jobs j
-     where j.status = 'failed' and j.failed_at < p_failed_before
+     where j.status = 'failed' and j.failed_at < v_failed_before
      order by j.failed_at limit p_batch_size
      for update skip locked
   )
@@ -167,14 +176,9 @@ begin
   get diagnostics v_n = row_count;
   return query select 'failed_jobs'::text, v_n;
 
-  -- A delivery whose job is gone (pruned above, job_id set null) or finished goes with the
-  -- window; one whose job is still live or a kept dead letter stays.
   with doomed as (
     select d.delivery_id from public.webhook_deliveries d
-     where d.received_at < p_completed_before
-       and (d.job_id is null or not exists (select 1 from public.background_jobs j
-             where j.id = d.job_id and (j.status not in ('completed', 'cancelled', 'failed')
-                                        or (j.status = 'failed' and j.failed_at >= p_failed_before))))
+     where d.job_id is null and d.received_at < v_completed_before
      order by d.received_at limit p_batch_size
      for update skip locked
   )
@@ -184,8 +188,9 @@ begin
 
   with doomed as (
     select x.id from public.webhook_delivery_duplicates x
-     where x.received_at < p_completed_before
+     where x.received_at < v_completed_before
      order by x.received_at limit p_batch_size
+     for update skip locked
   )
   delete from public.webhook_delivery_duplicates x using doomed where x.id = doomed.id;
   get diagnostics v_n = row_count;
@@ -201,7 +206,7 @@ begin
     'public.count_pending_webhook_jobs()',
     'public.release_drain_marker(text)',
     'public.get_job_statistics_summary(timestamptz)',
-    'public.prune_webhook_data(timestamptz, timestamptz, integer, boolean)'
+    'public.prune_webhook_data(integer, integer, integer, boolean)'
   ] loop
     execute format('revoke execute on function %s from public, anon, authenticated', f);
     execute format('grant execute on function %s to service_role', f);

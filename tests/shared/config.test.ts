@@ -105,6 +105,15 @@ describe('loadConfig', () => {
   });
 });
 
+describe('DRAIN_WAIT_SECONDS and PUSH_DEBOUNCE_SECONDS', () => {
+  it('a drain waits long enough for a debounced push by default, and refuses to be told otherwise', () => {
+    expect(loadConfig({}).drain.waitSeconds).toBe(10);
+    expect(loadConfig({ PUSH_DEBOUNCE_SECONDS: '30' }).drain.waitSeconds).toBe(32);
+    expect(errorFor({ PUSH_DEBOUNCE_SECONDS: '30', DRAIN_WAIT_SECONDS: '10' }).variable).toBe('DRAIN_WAIT_SECONDS');
+    expect(loadConfig({ PUSH_DEBOUNCE_SECONDS: '0', DRAIN_WAIT_SECONDS: '0' }).drain.waitSeconds).toBe(0);
+  });
+});
+
 describe('DATABASE_URL sslmode', () => {
   it('stops at start on an sslmode libpq does not know, naming the variable and never the URL', () => {
     const error = errorFor({ DATABASE_URL: 'postgres://u:secret-pw@db.example.com/x?sslmode=sometimes' });

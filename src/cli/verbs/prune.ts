@@ -1,4 +1,4 @@
-import { pruneBatch, pruneCutoffs, PRUNE_BATCH_SIZE } from '../../shared/drain/retention.ts';
+import { pruneBatch, PRUNE_BATCH_SIZE } from '../../shared/drain/retention.ts';
 import { parseVerbArgs } from '../args.ts';
 import type { Verb } from '../context.ts';
 
@@ -16,24 +16,19 @@ does it now. --dry-run counts what would go and deletes nothing.`,
     const { values } = parseVerbArgs(argv, { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } });
     const dryRun = Boolean(values['dry-run']);
     const { db } = await ctx.database();
-    const cutoffs = pruneCutoffs(ctx.config.drain.retention, Date.now());
+    const { retention } = ctx.config.drain;
     const totals: Record<string, number> = Object.fromEntries(TABLES.map((t) => [t, 0]));
     for (;;) {
-      const batch = await pruneBatch(db, cutoffs, { dryRun });
+      const batch = await pruneBatch(db, retention, { dryRun });
       for (const table of TABLES) totals[table] = (totals[table] ?? 0) + (batch[table] ?? 0);
       // A dry run counts everything at once; a real one repeats until a batch comes back short.
       if (dryRun || TABLES.every((table) => (batch[table] ?? 0) < PRUNE_BATCH_SIZE)) break;
     }
-    const result = {
-      dryRun,
-      completedBefore: cutoffs.completedBefore.toISOString(),
-      failedBefore: cutoffs.failedBefore.toISOString(),
-      ...totals,
-    };
+    const result = { dryRun, retentionDays: retention.completedDays, failedRetentionDays: retention.failedDays, ...totals };
     if (values.json) ctx.out(JSON.stringify(result));
     else {
       ctx.out(`${dryRun ? 'would delete' : 'deleted'}: ${TABLES.map((t) => `${totals[t]} ${t.replace('_', ' ')}`).join(', ')}`);
-      ctx.out(`(completed before ${result.completedBefore}, dead letters before ${result.failedBefore})`);
+      ctx.out(`(older than ${retention.completedDays} days; dead letters older than ${retention.failedDays} days)`);
     }
     return 0;
   },

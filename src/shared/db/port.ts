@@ -10,6 +10,8 @@ export type SqlFunction =
   | 'record_webhook_delivery'
   | 'record_webhook_duplicate'
   | 'receive_webhook_delivery'
+  | 'finish_inline_delivery'
+  | 'free_drain_kick'
   | 'claim_webhook_jobs'
   | 'settle_webhook_jobs'
   | 'complete_webhook_job'

@@ -53,8 +53,9 @@ export interface DrainSummary {
   elapsedMs: number;
 }
 
-/** How often an idle drain looks for new jobs. */
+/** How often an idle drain looks for new jobs, and the shortest pause between two looks. */
 const IDLE_POLL_MS = 100;
+const MIN_POLL_MS = 25;
 
 /**
  * Claims and runs jobs until nothing is left to do or the budget could not finish another job.
@@ -86,7 +87,10 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
     pruned: 0,
     elapsedMs: 0,
   };
-  const marker = request.jobId ? undefined : { holder: deps.worker, holdSeconds: settings.kickHoldSeconds };
+  // Held for as long as a round may take (the lease), refreshed at each claim: a round waiting on a
+  // slow Inngest must not let the marker lapse and every new delivery kick another drain into the
+  // same wait. A drain that dies leaves it until then; the minute sweep drains meanwhile.
+  const marker = request.jobId ? undefined : { holder: deps.worker, holdSeconds: Math.max(settings.kickHoldSeconds, settings.leaseSeconds) };
   let firstClaim = deps.onFirstClaim;
   let idleSince: number | null = null;
   let pending: Pending | null = null;
@@ -136,8 +140,10 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
         idleSince = now();
         continue;
       }
-      const untilNext = waitFor === null ? IDLE_POLL_MS : Math.max(0, waitFor - now());
-      await sleep(Math.min(IDLE_POLL_MS, untilNext));
+      // Never less than a few ms: this clock may run ahead of the database's, which decides when a
+      // scheduled job is ready, and a zero wait would spin on claims until the clocks agree.
+      const untilNext = waitFor === null ? IDLE_POLL_MS : waitFor - now();
+      await sleep(Math.min(IDLE_POLL_MS, Math.max(MIN_POLL_MS, untilNext)));
       if (waitFor !== null && now() >= waitFor) pending = null;
     }
   } finally {
@@ -189,9 +195,15 @@ async function runRound(deps: DrainDeps, owner: string, jobs: ClaimedJob[], summ
   const gate = new RoundGate(circuit);
   const reports = new Map<string, JobReport>();
   await forEachBounded(jobs, settings.concurrency, async (job) => {
-    const report = await withTimeout(processJob(job, { ...deps, gate }), settings.jobTimeoutMs, () => {
-      throw new Error(`job ${job.id} exceeded the ${settings.jobTimeoutMs} ms job timeout`);
-    }).catch((error: unknown): JobReport => ({
+    const progress = { sending: false };
+    const timedOut = () => `job ${job.id} exceeded the ${settings.jobTimeoutMs} ms job timeout`;
+    const report = await withTimeout(processJob(job, { ...deps, gate, progress }), settings.jobTimeoutMs, (): JobReport =>
+      // Still sending when time ran out: Inngest is hanging, an outage (the circuit counts it), not
+      // this job's fault — it must not spend its retries and reach the dead letter for it.
+      progress.sending
+        ? { kind: 'unavailable', error: `${timedOut()} while sending to Inngest`, cause: 'outage' }
+        : { kind: 'failed', error: timedOut(), retryable: true },
+    ).catch((error: unknown): JobReport => ({
       kind: 'failed',
       error: errorMessage(error),
       retryable: !(error instanceof NonRetriableError),

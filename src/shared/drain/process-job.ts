@@ -13,6 +13,8 @@ export interface ProcessDeps {
   sender: EventSender;
   settings: Pick<Config['drain'], 'fanoutConcurrency'>;
   gate: Pick<RoundGate, 'enter'>;
+  /** Set once the job starts sending to Inngest: a timeout after that is Inngest hanging. */
+  progress?: { sending: boolean };
 }
 
 /** Reads a job's payload into a work item; a payload that can never work is NonRetriable. */
@@ -67,6 +69,7 @@ export async function processJob(job: ClaimedJob, deps: ProcessDeps): Promise<Jo
     if (!admission.allowed) return { kind: 'deferred', until: admission.until.toISOString(), reason: admission.reason };
   }
 
+  if (deps.progress && plan.events.length > 0) deps.progress.sending = true;
   const result = await executePlan(plan, { db: deps.db, sender: deps.sender, concurrency: deps.settings.fanoutConcurrency });
   const summary = {
     workspaces: item.workspaceIds.length,

@@ -1,30 +1,22 @@
 import type { Config } from '../config.ts';
 import type { Database } from '../db/port.ts';
 
-const DAY_MS = 86_400_000;
 export const PRUNE_BATCH_SIZE = 1_000;
 
-export interface PruneCutoffs {
-  completedBefore: Date;
-  failedBefore: Date;
-}
+type Retention = Config['drain']['retention'];
 
-export function pruneCutoffs(retention: Config['drain']['retention'], nowMs: number): PruneCutoffs {
-  return {
-    completedBefore: new Date(nowMs - retention.completedDays * DAY_MS),
-    failedBefore: new Date(nowMs - retention.failedDays * DAY_MS),
-  };
-}
-
-/** One batch per table; returns rows removed (or, dry, that would be) by table. */
+/**
+ * One batch per table; returns rows removed (or, dry, that would be) by table. The cut-offs are
+ * computed by the database from the ages, on its own clock.
+ */
 export async function pruneBatch(
   db: Database,
-  cutoffs: PruneCutoffs,
+  retention: Retention,
   options: { batchSize?: number; dryRun?: boolean } = {},
 ): Promise<Record<string, number>> {
   const rows = await db.call<{ what: string; rows: string | number }>('prune_webhook_data', {
-    p_completed_before: cutoffs.completedBefore.toISOString(),
-    p_failed_before: cutoffs.failedBefore.toISOString(),
+    p_completed_days: retention.completedDays,
+    p_failed_days: retention.failedDays,
     p_batch_size: options.batchSize ?? PRUNE_BATCH_SIZE,
     p_dry_run: options.dryRun ?? false,
   });
@@ -37,15 +29,14 @@ export async function pruneBatch(
  */
 export async function pruneOldRows(
   db: Database,
-  retention: Config['drain']['retention'],
+  retention: Retention,
   budgetMs: number,
   now: () => number = () => Date.now(),
 ): Promise<number> {
   const stopAt = now() + budgetMs;
-  const cutoffs = pruneCutoffs(retention, now());
   let total = 0;
   while (now() < stopAt) {
-    const removed = Object.values(await pruneBatch(db, cutoffs));
+    const removed = Object.values(await pruneBatch(db, retention));
     total += removed.reduce((a, b) => a + b, 0);
     if (removed.every((n) => n < PRUNE_BATCH_SIZE)) break;
   }

@@ -107,21 +107,26 @@ export function parseDelivery(headers: Headers, rawBody: string): ParseResult {
   return { ok: true, delivery };
 }
 
+const isForm = (contentType: string | null) =>
+  (contentType ?? '').split(';')[0]?.trim().toLowerCase() === 'application/x-www-form-urlencoded';
+
+/**
+ * The payload's JSON text: the body, or a form body's `payload` field (null when it has none).
+ * GitHub sends the same event as JSON or as a form depending on each hook's content type, so this
+ * — not the raw bytes — is what identifies an event's body.
+ */
+export function payloadText(contentType: string | null, rawBody: string): string | null {
+  return isForm(contentType) ? new URLSearchParams(rawBody).get('payload') : rawBody;
+}
+
 /** Returns the parsed JSON, or a reason string. */
 function decodeBody(contentType: string | null, rawBody: string): { value: unknown } | string {
-  const mediaType = (contentType ?? '').split(';')[0]?.trim().toLowerCase();
-  let json = rawBody;
-  if (mediaType === 'application/x-www-form-urlencoded') {
-    const field = new URLSearchParams(rawBody).get('payload');
-    if (field === null) return 'The form-encoded body has no "payload" field.';
-    json = field;
-  }
+  const json = payloadText(contentType, rawBody);
+  if (json === null) return 'The form-encoded body has no "payload" field.';
   try {
     return { value: JSON.parse(json) };
   } catch {
-    return mediaType === 'application/x-www-form-urlencoded'
-      ? 'The "payload" form field is not valid JSON.'
-      : 'The request body is not valid JSON.';
+    return isForm(contentType) ? 'The "payload" form field is not valid JSON.' : 'The request body is not valid JSON.';
   }
 }
 
@@ -159,12 +164,29 @@ const DEFINING_KEYS: Partial<Record<SupportedEvent, readonly string[]>> = {
   push: ['commits', 'head_commit', 'pusher'],
 };
 
+/**
+ * Objects that only other events' payloads carry (comments, reviews, releases, check runs, stars …,
+ * from @octokit/webhooks-examples): a payload with one is some other event's, relabelled.
+ */
+const FOREIGN_KEYS: readonly string[] = [
+  'alert', 'answer', 'check_run', 'check_suite', 'client_payload', 'comment', 'deployment',
+  'deployment_status', 'discussion', 'forkee', 'invitation', 'key', 'marketplace_purchase', 'member',
+  'membership', 'merge_group', 'package', 'pages', 'project', 'project_card', 'project_column',
+  'projects_v2_item', 'pusher_type', 'ref_type', 'release', 'review', 'rule', 'security_advisory',
+  'sponsorship', 'starred_at', 'team', 'thread', 'workflow', 'workflow_job', 'workflow_run',
+];
+
+/** What issues, pull requests and hooks carry and a repository event never does (a label, milestone or meta event's body). */
+const NOT_IN_REPOSITORY_EVENTS: readonly string[] = ['label', 'milestone', 'assignee', 'number', 'requested_reviewer', 'hook', 'hook_id', 'zen'];
+
 function eventMisfit(event: SupportedEvent, payload: Obj): string | null {
   for (const [other, keys] of Object.entries(DEFINING_KEYS)) {
     if (other === event) continue;
     const foreign = keys.find((key) => key in payload);
     if (foreign !== undefined) return `the payload has "${foreign}", which belongs to ${other} events, not ${event}.`;
   }
+  const alien = FOREIGN_KEYS.find((key) => key in payload) ?? (event === 'repository' ? NOT_IN_REPOSITORY_EVENTS.find((key) => key in payload) : undefined);
+  if (alien !== undefined) return `the payload has "${alien}", which ${event} events do not carry.`;
   if (event === 'pull_request' || event === 'issues' || event === 'repository') {
     const action = payload['action'];
     if (typeof action === 'string' && action !== '' && !KNOWN_ACTIONS[event].has(action)) {

@@ -5,17 +5,20 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const SHORT_TEXT = 255;
 
-/** Copies `keys` of `source` that are numbers, booleans, nulls or short strings. */
-function pick(source: unknown, keys: readonly string[]): Obj | undefined {
+/** Copies `keys` of `source` that are numbers, booleans, nulls or strings of at most `maxText`. */
+function pick(source: unknown, keys: readonly string[], maxText = SHORT_TEXT): Obj | undefined {
   if (!isObj(source)) return undefined;
   const out: Obj = {};
   for (const key of keys) {
     const value = source[key];
     if (typeof value === 'number' || typeof value === 'boolean' || value === null) out[key] = value;
-    else if (typeof value === 'string' && value.length <= SHORT_TEXT) out[key] = value;
+    else if (typeof value === 'string' && value.length <= maxText) out[key] = value;
   }
   return out;
 }
+
+/** The parser accepts refs up to this (src/shared/github/delivery.ts); the job keeps them whole. */
+const MAX_REF = 1024;
 
 function compact(object: Obj): Obj {
   return Object.fromEntries(Object.entries(object).filter(([, v]) => v !== undefined));
@@ -42,7 +45,8 @@ export function jobDataOf(delivery: Delivery): Obj {
     case 'push':
       return compact({
         ...common,
-        ...pick(p, ['ref', 'before', 'after', 'created', 'deleted', 'forced']),
+        ...pick(p, ['ref'], MAX_REF),
+        ...pick(p, ['before', 'after', 'created', 'deleted', 'forced']),
         head_commit: p.head_commit === null ? null : pick(p.head_commit, ['id', 'timestamp']),
       });
     case 'repository':

@@ -6,10 +6,11 @@ import type { WorkPlan } from './plan.ts';
 
 /**
  * Whose fault a failed effect is, which decides what happens next:
- * - `outage`: Inngest unreachable, 5xx or 429 — the dependency is down; the job waits (no retry
- *   spent) and the circuit counts it;
- * - `config`: Inngest answered 401/403 — our event key is wrong; the circuit opens at once and
- *   shows the error, the job waits for the fix;
+ * - `outage`: Inngest unreachable, timing out, 5xx, 408 or 429 — the dependency is down; the job
+ *   waits (no retry spent) and the circuit counts it;
+ * - `config`: Inngest answered 401/403 (our event key is wrong), 404/405 (INNGEST_BASE_URL points
+ *   elsewhere), or no key is set — the circuit opens at once and shows the error, the job waits
+ *   for the fix;
  * - `job`: anything else (another 4xx, an oversized event, a database error) — this job's own
  *   failure: retried with backoff, then dead-lettered. It never touches the circuit, so one bad
  *   event cannot stop everyone's.
@@ -30,11 +31,14 @@ export interface ExecutionResult {
   failures: EffectFailure[];
 }
 
+/** Statuses that say our side is set up wrong: the key (401/403), or the URL (404/405). */
+const CONFIGURATION_STATUSES = new Set([401, 403, 404, 405]);
+
 export function failureCause(error: unknown): FailureCause {
   if (!(error instanceof InngestSendError)) return 'job';
   const { status } = error;
-  if (status === undefined || status >= 500 || status === 429) return 'outage';
-  if (status === 401 || status === 403) return 'config';
+  if (error.misconfigured || (status !== undefined && CONFIGURATION_STATUSES.has(status))) return 'config';
+  if (status === undefined || status >= 500 || status === 429 || status === 408) return 'outage';
   return 'job';
 }
 

@@ -18,11 +18,14 @@ export class InngestSendError extends Error {
   override readonly name = 'InngestSendError';
   readonly status: number | undefined;
   readonly attempts: number;
+  /** Our configuration is wrong (no event key): no attempt was made, and none can succeed as is. */
+  readonly misconfigured: boolean;
 
-  constructor(message: string, status?: number, details: { attempts?: number; cause?: unknown } = {}) {
+  constructor(message: string, status?: number, details: { attempts?: number; cause?: unknown; misconfigured?: boolean } = {}) {
     super(message, { cause: details.cause });
     this.status = status;
     this.attempts = details.attempts ?? 0;
+    this.misconfigured = details.misconfigured ?? false;
   }
 }
 
@@ -153,7 +156,9 @@ export async function fetchWithTimeout(
 export function unconfiguredSender(): EventSender {
   return {
     async send(events: OutgoingEvent[]) {
-      if (events.length > 0) throw new InngestSendError('INNGEST_EVENT_KEY is not set; events cannot be sent');
+      if (events.length > 0) {
+        throw new InngestSendError('INNGEST_EVENT_KEY is not set; events cannot be sent', undefined, { misconfigured: true });
+      }
     },
   };
 }

@@ -26,9 +26,9 @@ export async function readBodyWithLimit(request: Request, limit: number): Promis
   return body;
 }
 
-/** Hex SHA-256 of the raw body: what identifies a delivery whatever GUID it arrives with. */
-export async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+/** Hex SHA-256 of a delivery's payload text: what identifies it whatever GUID it arrives with. */
+export async function sha256Hex(text: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
   let hex = '';
   for (const byte of digest) hex += byte.toString(16).padStart(2, '0');
   return hex;

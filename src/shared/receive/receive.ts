@@ -1,44 +1,18 @@
-import type { Config } from '../config.ts';
 import type { Database } from '../db/port.ts';
 import { DatabaseUnavailableError, errorMessage } from '../errors.ts';
-import { parseDelivery, readDeliveryHeaders, type Delivery } from '../github/delivery.ts';
+import { parseDelivery, payloadText, readDeliveryHeaders, type Delivery } from '../github/delivery.ts';
 import { isSupportedEvent } from '../github/events.ts';
 import { verifySignature } from '../github/verify.ts';
-import { executePlan, type ExecutionResult } from '../handlers/execute.ts';
-import { planWork } from '../handlers/plan.ts';
-import type { EventSender } from '../inngest/sender.ts';
-import { jobPayloadOf } from '../github/job-payload.ts';
-import { chooseRoute, jobPriority, queuedWhenTracked } from '../routing/policy.ts';
+import { chooseRoute, queuedWhenTracked } from '../routing/policy.ts';
 import { withTimeout } from '../timeout.ts';
 import { readBodyWithLimit, sha256Hex } from './body.ts';
+import type { ReceiveDeps } from './deps.ts';
+import { kick, newJob, queuedAnswer } from './enqueue.ts';
+import { runInline, runSync, type Respond } from './inline.ts';
 import { answer } from './respond.ts';
-import { inspectDelivery, receiveQueued, recordDelivery, recordIfDuplicate, type DeliveryKey, type NewJob } from './store.ts';
+import { inspectDelivery, receiveQueued, recordDelivery, recordIfDuplicate, type DeliveryKey } from './store.ts';
 
-export type ReceiveMode =
-  /** The hybrid receiver: quick work inline, the rest queued for the drain. */
-  | 'hybrid'
-  /** The original synchronous function: every event's work done before answering. */
-  | 'sync';
-
-export interface ReceiveDeps {
-  config: Pick<Config, 'githubWebhookSecrets' | 'workspaceThreshold' | 'quickEvents' | 'maxBodyBytes' | 'pushDebounceSeconds'> & {
-    drain: Pick<Config['drain'], 'maxRetries' | 'fanoutConcurrency' | 'kickHoldSeconds'>;
-  };
-  mode: ReceiveMode;
-  /** null when no database is configured: answered as unavailable. */
-  db: Database | null;
-  sender: EventSender;
-  /**
-   * Starts a drain. Called only when the enqueue found no drain running (a burst of queued
-   * deliveries starts one); handed to `waitUntil`, never awaited; its rejection is logged.
-   */
-  kickDrain?: () => Promise<void>;
-  waitUntil?: (promise: Promise<unknown>) => void;
-  now?: () => number;
-  log?: (entry: Record<string, unknown>) => void;
-  /** Overrides RECEIVE_BUDGET_MS (tests of a stalled database). */
-  receiveBudgetMs?: number;
-}
+export type { ReceiveDeps, ReceiveMode } from './deps.ts';
 
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
@@ -48,8 +22,6 @@ const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
  * be redelivered instead of a timeout.
  */
 const RECEIVE_BUDGET_MS = 8_000;
-/** Inline work past this is abandoned and the delivery queued (the Inngest SDK retries for ~2 s). */
-const INLINE_BUDGET_MS = 3_000;
 const MAX_HEADER_LENGTH = 255;
 
 function withDeadline(db: Database, deadline: () => number): Database {
@@ -58,16 +30,6 @@ function withDeadline(db: Database, deadline: () => number): Database {
       withTimeout(db.call(fn, args), deadline(), () => {
         throw new DatabaseUnavailableError(`${fn} did not answer within the receive budget`);
       }),
-  };
-}
-
-function inlineTimedOut(budgetMs: number): ExecutionResult {
-  return {
-    staleMarked: 0,
-    eventsSent: 0,
-    succeededWorkspaceIds: [],
-    failedWorkspaceIds: ['*'],
-    failures: [{ cause: 'outage', error: `inline work exceeded ${budgetMs} ms` }],
   };
 }
 
@@ -115,15 +77,19 @@ export async function receiveWebhook(request: Request, deps: ReceiveDeps): Promi
     return respond(400, { error: `X-GitHub-Delivery and X-GitHub-Event must be at most ${MAX_HEADER_LENGTH} characters.` });
   }
   if (!deps.db) return respond(503, { error: 'No database is configured (DATABASE_URL or VITE_SUPABASE_URL).' });
-  const key: DeliveryKey = { deliveryId, bodySha256: await sha256Hex(bytes) };
+  const text = payloadText(request.headers.get('content-type'), rawBody);
+  const key: DeliveryKey = { deliveryId, bodySha256: text === null ? null : await sha256Hex(text) };
   const bodyRead = now();
   const budget = deps.receiveBudgetMs ?? RECEIVE_BUDGET_MS;
   const scoped = { ...deps, db: withDeadline(deps.db, () => bodyRead + budget - now()) };
 
   try {
     if (!isSupportedEvent(headerInfo.event)) {
+      // Recorded without its body's hash: an ignored delivery does no work, and a captured body
+      // relabelled as an unknown event must not later pass for a duplicate of the real one.
       const recorded = await recordDelivery(scoped.db, {
         ...key,
+        bodySha256: null,
         event: headerInfo.event,
         action: null,
         repository: null,
@@ -156,7 +122,6 @@ export async function receiveWebhook(request: Request, deps: ReceiveDeps): Promi
   }
 }
 
-type Respond = (status: number, body: Record<string, unknown>) => Response;
 
 async function routeDelivery(
   delivery: Delivery,
@@ -211,29 +176,11 @@ async function routeDelivery(
   }
 
   if (route === 'inline') {
-    const plan = await planWork({
-      event: delivery.event,
-      action: delivery.action,
-      source: delivery.id,
-      deliveryIds: [delivery.id],
-      repository: { id: base.repositoryId, fullName: base.repository },
-      data: delivery.payload as unknown as Record<string, unknown>,
-      commitCount: null,
-      workspaceIds: inspection.workspaceIds ?? [],
-    });
-    const work = executePlan(plan, { db, sender: deps.sender, concurrency: deps.config.drain.fanoutConcurrency });
-    const result = sync ? await work : await withTimeout(work, INLINE_BUDGET_MS, () => inlineTimedOut(INLINE_BUDGET_MS));
-    if (result.failures.length === 0) {
-      const recorded = await recordDelivery(db, { ...base, route, statusCode: 200, responseMs: elapsed() });
-      if (recorded.duplicate) return respond(200, { duplicate: true });
-      return respond(200, { route, workspaces: count, eventsSent: result.eventsSent, cachesInvalidated: result.staleMarked });
-    }
-    deps.log?.({ msg: 'inline work failed', delivery: delivery.id, errors: result.failures.map((f) => f.error) });
-    if (sync) {
-      // Nothing recorded: GitHub shows the failure and a redelivery runs the work again.
-      return respond(502, { error: `Inline work failed: ${result.failures.map((f) => f.error).join('; ')}` });
-    }
-    // Nothing lost: the drain retries what failed inline (event ids make the re-send safe).
+    const work = { delivery, facts: base, workspaceIds: inspection.workspaceIds ?? [], elapsed };
+    if (sync) return runSync(work, deps, respond);
+    if (delivery.event !== 'ping') return runInline(work, deps, respond);
+    const recorded = await recordDelivery(db, { ...base, route, statusCode: 200, responseMs: elapsed() });
+    return recorded.duplicate ? respond(200, { duplicate: true }) : respond(200, { route, workspaces: count, eventsSent: 0, cachesInvalidated: 0 });
   }
 
   const recorded = await recordDelivery(db, {
@@ -249,44 +196,3 @@ async function routeDelivery(
   return respond(202, queuedAnswer(delivery, recorded, count, deps));
 }
 
-/** Pushes of one repository and ref coalesce while the job waits out its debounce window. */
-function debounced(delivery: Delivery, deps: ReceiveDeps): boolean {
-  return delivery.event === 'push' && delivery.repository !== null && deps.config.pushDebounceSeconds > 0;
-}
-
-function newJob(delivery: Delivery, deps: ReceiveDeps): NewJob {
-  const coalescible = delivery.event === 'push' && delivery.repository !== null;
-  return {
-    type: `webhook/${delivery.event}`,
-    payload: jobPayloadOf(delivery, new Date().toISOString()),
-    priority: jobPriority(delivery.event),
-    max_retries: deps.config.drain.maxRetries,
-    coalesce_key:
-      coalescible && delivery.event === 'push' ? `push:${delivery.repository?.id}:${delivery.payload.ref}` : null,
-    delay_seconds: debounced(delivery, deps) ? deps.config.pushDebounceSeconds : 0,
-  };
-}
-
-/** Starts a drain when the enqueue asked for one; a burst of deliveries asks once. */
-function kick(enqueued: { kick: boolean; jobId: string | null }, deps: ReceiveDeps): void {
-  if (!enqueued.kick || !deps.kickDrain) return;
-  const started = deps.kickDrain().catch((error: unknown) => {
-    deps.log?.({ msg: 'drain kick failed', jobId: enqueued.jobId, error: errorMessage(error) });
-  });
-  deps.waitUntil?.(started);
-}
-
-function queuedAnswer(
-  delivery: Delivery,
-  enqueued: { jobId: string | null; coalesced: boolean },
-  workspaces: number,
-  deps: ReceiveDeps,
-): Record<string, unknown> {
-  return {
-    route: 'queued',
-    jobId: enqueued.jobId,
-    coalesced: enqueued.coalesced,
-    workspaces,
-    ...(debounced(delivery, deps) ? { debounceSeconds: deps.config.pushDebounceSeconds } : {}),
-  };
-}

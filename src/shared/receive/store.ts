@@ -5,8 +5,11 @@ export type RecordedRoute = 'inline' | 'queued' | 'no_workspace' | 'ignored';
 /** What identifies a delivery: its GUID, and its body (GitHub signs only the body). */
 export interface DeliveryKey {
   deliveryId: string;
-  /** SHA-256 of the raw body, hex. */
-  bodySha256: string;
+  /**
+   * SHA-256 (hex) of the payload's JSON text (a form body's `payload` field); null for deliveries
+   * that do no work (an unsupported event), whose body must not stand for any other delivery.
+   */
+  bodySha256: string | null;
 }
 
 interface DeliveryFacts extends DeliveryKey {
@@ -89,6 +92,7 @@ export async function recordDelivery(
     statusCode: number;
     workspaceCount: number | null;
     job?: NewJob;
+    /** Without it the enqueue starts no drain (an inline delivery's safety-net job). */
     kickHoldSeconds?: number;
   },
 ): Promise<Recorded> {
@@ -106,7 +110,8 @@ export async function recordDelivery(
       p_response_ms: Math.round(input.responseMs),
       p_workspace_count: input.workspaceCount,
       p_job: input.job ?? null,
-      p_kick_hold_seconds: input.kickHoldSeconds,
+      // null, not absent: the SQL default would kick.
+      p_kick_hold_seconds: input.kickHoldSeconds ?? null,
     },
   );
   if (!row) throw new Error('record_webhook_delivery returned no row');
@@ -153,4 +158,22 @@ export async function receiveQueued(
     coalesced: row.coalesced,
     kick: row.kick,
   };
+}
+
+/**
+ * Ends inline work recorded with its safety-net job: the job goes (the work is done), or (the work
+ * failed) runs at once; `kick` says whether this caller should start the drain for it.
+ */
+export async function finishInline(
+  db: Database,
+  input: { deliveryId: string; jobId: string; succeeded: boolean; responseMs: number; kickHoldSeconds: number },
+): Promise<{ finished: boolean; kick: boolean }> {
+  const [row] = await db.call<{ finished: boolean; kick: boolean }>('finish_inline_delivery', {
+    p_delivery_id: input.deliveryId,
+    p_job_id: input.jobId,
+    p_succeeded: input.succeeded,
+    p_response_ms: Math.round(input.responseMs),
+    p_kick_hold_seconds: input.kickHoldSeconds,
+  });
+  return { finished: row?.finished === true, kick: row?.kick === true };
 }

@@ -107,7 +107,7 @@ describe('supabase-js rpc() adapter', () => {
     });
   });
 
-  it('runs a quick event inline through rpc: inspect, the work, then record', async () => {
+  it('runs a quick event inline through rpc: inspect, record with its safety-net job, the work, then finish', async () => {
     const repo = { fullName: 'acme/rpc-quick', githubId: 777_002 };
     await seedRepository(t.query, { ...repo, workspaces: 3 });
     const client = createClient(baseUrl, SERVICE_KEY, { auth: { persistSession: false, autoRefreshToken: false } });
@@ -116,7 +116,12 @@ describe('supabase-js rpc() adapter', () => {
     const { status, body } = await h.receive(await signedRequest({ event: 'repository', payload: payloadFor('repository', repo) }));
     expect(status).toBe(200);
     expect(body).toMatchObject({ route: 'inline', workspaces: 3, eventsSent: 3 });
-    expect(seen.map((r) => r.path)).toEqual(['/rest/v1/rpc/inspect_webhook_delivery', '/rest/v1/rpc/record_webhook_delivery']);
+    // (A repository event marks no cache stale: no call for that.)
+    expect(seen.map((r) => r.path)).toEqual([
+      '/rest/v1/rpc/inspect_webhook_delivery',
+      '/rest/v1/rpc/record_webhook_delivery',
+      '/rest/v1/rpc/finish_inline_delivery',
+    ]);
     expect(seen[0]?.body).toEqual({
       p_delivery_id: body.delivery,
       p_body_sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
@@ -124,7 +129,16 @@ describe('supabase-js rpc() adapter', () => {
       p_repository: repo.fullName,
       p_id_limit: 10,
     });
-    expect(seen[1]?.body).toMatchObject({ p_delivery_id: body.delivery, p_route: 'inline', p_status_code: 200 });
+    expect(seen[1]?.body).toMatchObject({
+      p_delivery_id: body.delivery,
+      p_route: 'inline',
+      p_status_code: 200,
+      p_kick_hold_seconds: null,
+      p_job: { type: 'webhook/repository', delay_seconds: 60, coalesce_key: null },
+    });
+    expect(seen.at(-1)?.body).toMatchObject({ p_delivery_id: body.delivery, p_succeeded: true });
+    // The work is done: no job is left, and the delivery is recorded inline.
+    expect(await t.query('select 1 from background_jobs where repository = $1', [repo.fullName])).toEqual([]);
   });
 
   it('returns scalar results as one row named after the function', async () => {

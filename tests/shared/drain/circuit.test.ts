@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Circuit, INNGEST_CIRCUIT } from '../../../src/shared/drain/circuit.ts';
+import { unconfiguredSender } from '../../../src/shared/inngest/sender.ts';
 import { payloadFor, signedRequest } from '../../helpers/deliveries.ts';
 import {
   dbNow,
@@ -326,5 +327,36 @@ describe('the Inngest circuit breaker', () => {
     // One job probes; the rest of its round waits for the verdict and runs in the next round.
     expect(summary).toMatchObject({ claimed: 2 * ids.length - 1, completed: ids.length, failed: 0 });
     expect(await statusCounts(t.query)).toEqual({ completed: ids.length });
+  });
+
+  it('a job that times out while sending to a hanging Inngest is an outage: deferred, counted, never dead-lettered', async () => {
+    const id = await prOpened(small, { JOB_MAX_RETRIES: '0' });
+    const hanging = { send: () => new Promise<void>(() => {}) };
+    const summary = await runDrain({ db: t.db, sender: hanging, settings: settings({ jobTimeoutMs: 300 }) });
+    expect(summary).toMatchObject({ claimed: 1, deferred: 1, failed: 0, retried: 0 });
+    const row = await jobRow(t.query, id);
+    expect(row).toMatchObject({ status: 'queued', retry_count: 0 });
+    expect(row.error).toMatch(/exceeded the 300 ms job timeout while sending to Inngest/);
+    expect(await circuitRow()).toMatchObject({ state: 'closed', consecutive_failures: 1 });
+  });
+
+  it.each([
+    [404, 'config'],
+    [405, 'config'],
+    [408, 'outage'],
+  ])('Inngest answering %i is classified as %s', async (status, cause) => {
+    const id = await prOpened();
+    const summary = await runDrain({ db: t.db, sender: failingSender(status), settings: settings() });
+    expect(summary).toMatchObject({ claimed: 1, deferred: 1, failed: 0, retried: 0 });
+    expect(await circuitRow()).toMatchObject({ state: cause === 'config' ? 'open' : 'closed', consecutive_failures: 1 });
+    expect((await jobRow(t.query, id)).error).toMatch(cause === 'config' ? /^Inngest configuration: / : /^Inngest unavailable: /);
+  });
+
+  it('no INNGEST_EVENT_KEY is a configuration outage: the circuit opens at once and says so', async () => {
+    const id = await prOpened();
+    const summary = await runDrain({ db: t.db, sender: unconfiguredSender(), settings: settings() });
+    expect(summary).toMatchObject({ claimed: 1, deferred: 1, failed: 0 });
+    expect(await circuitRow()).toMatchObject({ state: 'open', last_error: expect.stringMatching(/INNGEST_EVENT_KEY is not set/) });
+    expect((await jobRow(t.query, id)).retry_count).toBe(0);
   });
 });

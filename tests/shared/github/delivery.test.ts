@@ -1,7 +1,9 @@
 import { describe, it, expect } from 'vitest';
 import { parseDelivery, readDeliveryHeaders } from '../../../src/shared/github/delivery.ts';
 import { isSupportedEvent } from '../../../src/shared/github/events.ts';
-import { exampleOf } from '../../helpers/examples.ts';
+import { createRequire } from 'node:module';
+import { SUPPORTED_EVENTS } from '../../../src/shared/github/events.ts';
+import { exampleOf, examplesOf } from '../../helpers/examples.ts';
 
 const ID = '72d3162e-cc78-11e3-81ab-4c9367dc0958';
 
@@ -169,3 +171,43 @@ describe('payloads Postgres cannot store are a 400, not a 5xx', () => {
   });
 });
 
+
+describe('a payload must fit its X-GitHub-Event (the header is not signed)', () => {
+  const definitions = createRequire(import.meta.url)('@octokit/webhooks-examples') as { name: string; examples: unknown[] }[];
+
+  it('every real example of the supported events is accepted as itself', () => {
+    const refused = SUPPORTED_EVENTS.flatMap((event) =>
+      examplesOf(event)
+        .map((payload) => [event, payload.action, parse(event, payload)] as const)
+        .filter(([, , result]) => !result.ok)
+        .map(([e, action, result]) => `${e}.${action}: ${result.ok ? '' : result.reason}`),
+    );
+    expect(refused).toEqual([]);
+  });
+
+  it('no real example of any other event passes when relabelled as a supported one', () => {
+    const passed: string[] = [];
+    for (const { name, examples } of definitions) {
+      if ((SUPPORTED_EVENTS as readonly string[]).includes(name)) continue;
+      for (const payload of examples as { action?: string }[]) {
+        for (const label of ['pull_request', 'issues', 'push', 'repository']) {
+          if (parse(label, payload).ok) passed.push(`${name}.${payload.action} as ${label}`);
+        }
+      }
+    }
+    expect(passed).toEqual([]);
+  });
+
+  it.each([
+    ['pull_request', 'issues'],
+    ['pull_request', 'repository'],
+    ['issues', 'pull_request'],
+    ['issues', 'repository'],
+    ['push', 'repository'],
+    ['push', 'pull_request'],
+    ['repository', 'push'],
+  ])('every %s example relabelled as %s is refused', (event, label) => {
+    const passed = examplesOf(event).filter((payload) => parse(label, payload).ok);
+    expect(passed.map((p) => p.action)).toEqual([]);
+  });
+});

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { newDeliveryId, payloadFor, signedRequest, TEST_SECRET } from '../../helpers/deliveries.ts';
 import { freeDrainMarker, repoIn as repoInQuery } from '../../helpers/drain.ts';
 import { harness } from '../../helpers/receive-harness.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/test-db.ts';
+import { createTestDatabase, onPostgres, reportSkip, type TestDatabase } from '../../helpers/test-db.ts';
 
 // GitHub signs only the body; X-GitHub-Delivery and X-GitHub-Event are not signed. These tests
 // replay one captured signed delivery the ways an attacker (or a second hook) could.
@@ -87,11 +87,41 @@ describe('content-addressed dedup', () => {
     expect(job?.payload.delivery_ids).toEqual([repoHook.body.delivery]);
   });
 
-  it('an unsupported event repeated under a new GUID is a duplicate too', async () => {
+  it('an unsupported event does not register its body: a captured body relabelled as one cannot later pass for a duplicate of the real delivery', async () => {
+    const repo = await repoIn(12);
     const h = harness(t.db);
-    const body = JSON.stringify(payloadFor('star', null));
-    expect((await h.receive(await signedRequest({ event: 'star', payload: null, body }))).status).toBe(202);
-    expect((await h.receive(await signedRequest({ event: 'star', payload: null, body }))).body).toMatchObject({ duplicate: true });
+    const body = JSON.stringify(payloadFor('pull_request', repo, (p) => p.action === 'opened'));
+    // The capture arrives first, relabelled as an event the router ignores.
+    expect((await h.receive(await signedRequest({ event: 'zzz', payload: null, body }))).body).toMatchObject({ route: 'ignored' });
+    // GitHub's own (re)delivery still does its work.
+    const real = await h.receive(await signedRequest({ event: 'pull_request', payload: null, body }));
+    expect(real.status).toBe(202);
+    expect(await jobCount(repo.fullName)).toBe(1);
+  });
+
+  it('a body sent as JSON by one hook and as a form by another is one event', async () => {
+    const repo = await repoIn(12);
+    const h = harness(t.db);
+    const payload = payloadFor('pull_request', repo, (p) => p.action === 'opened');
+    const json = await h.receive(await signedRequest({ event: 'pull_request', payload }));
+    const form = await h.receive(await signedRequest({ event: 'pull_request', payload, form: true }));
+    expect(json.status).toBe(202);
+    expect(form.body).toMatchObject({ duplicate: true });
+    expect(await jobCount(repo.fullName)).toBe(1);
+  });
+
+  reportSkip('two hooks delivering one quick event at the same moment');
+  it.skipIf(!onPostgres)('two hooks delivering one quick event at the same moment do its inline work once', async () => {
+    const repo = await repoIn(3);
+    const h = harness(t.db);
+    const body = JSON.stringify(payloadFor('repository', repo));
+    const answers = await Promise.all([
+      h.receive(await signedRequest({ event: 'repository', payload: null, body })),
+      h.receive(await signedRequest({ event: 'repository', payload: null, body })),
+    ]);
+    expect(answers.map((a) => (a.body.duplicate ? 'duplicate' : a.body.route)).sort()).toEqual(['duplicate', 'inline']);
+    expect(h.sender.sent).toHaveLength(3);
+    expect(await jobCount(repo.fullName)).toBe(0);
   });
 });
 

@@ -113,6 +113,24 @@ describe('push coalescing per repository and ref', () => {
     });
   });
 
+  it('a pushed_at given as an ISO time (GitHub\'s types allow it) still orders the pushes', async () => {
+    const repo = await repoIn(12);
+    const h = harness(t.db, { env: { PUSH_DEBOUNCE_SECONDS: '30' } });
+    const first = push(repo, 'refs/heads/main', sha('1'), sha('2'), 0);
+    first.repository.pushed_at = '2026-01-01T10:00:00Z';
+    const second = push(repo, 'refs/heads/main', sha('2'), sha('3'), 0);
+    second.repository.pushed_at = '2026-01-01T11:00:00Z';
+    const older = push(repo, 'refs/heads/main', sha('0'), sha('1'), 0);
+    older.repository.pushed_at = 'not a time';
+    for (const payload of [first, second, older]) {
+      expect((await h.receive(await signedRequest({ event: 'push', payload }))).status).toBe(202);
+    }
+    const [job] = await jobsFor(repo.fullName);
+    // A value that is no time counts as the newest arrival; the ISO ones are ordered by time.
+    expect(job?.payload.data).toMatchObject({ before: sha('1'), after: sha('1') });
+    expect(job?.payload.delivery_ids).toHaveLength(3);
+  });
+
   it('a job stops absorbing at 100 deliveries; the next push of the ref starts a new job', async () => {
     const repo = await repoIn(1);
     await t.query(
@@ -152,6 +170,26 @@ describe('one drain per burst', () => {
     await t.query(`update webhook_drain_marker set held_by = 'kick', held_until = now() - interval '1 second'`, []);
     await h.receive(await signedRequest({ event: 'issues', payload: payloadFor('issues', repo, (p) => p.action === 'opened') }));
     expect(h.kicks).toHaveLength(1);
+  });
+
+  it('a kick that fails gives the marker back, so the next delivery kicks again', async () => {
+    const repo = await repoIn(12);
+    const h = harness(t.db);
+    const kicked: Promise<unknown>[] = [];
+    let attempts = 0;
+    h.deps.kickDrain = async () => {
+      attempts += 1;
+      throw new Error('drain answered 503');
+    };
+    h.deps.waitUntil = (p) => kicked.push(p);
+    await h.receive(await signedRequest({ event: 'pull_request', payload: payloadFor('pull_request', repo, (p) => p.action === 'opened') }));
+    await Promise.all(kicked);
+    const [marker] = await t.query('select held_by from webhook_drain_marker', []);
+    expect(marker?.held_by).toBeNull();
+    await h.receive(await signedRequest({ event: 'pull_request', payload: payloadFor('pull_request', repo, (p) => p.action === 'opened') }));
+    await Promise.all(kicked);
+    expect(attempts).toBe(2);
+    expect(h.logs.filter((l) => l.msg === 'drain kick failed')).toHaveLength(2);
   });
 
   reportSkip('concurrent enqueues and a drain handing the marker back');

@@ -24,6 +24,11 @@ async function jobsFor(fullName: string): Promise<any[]> {
   return t.query('select * from background_jobs where repository = $1 order by created_at', [fullName]);
 }
 
+async function claimable(fullName: string): Promise<number> {
+  const [row] = await t.query(`select count(*)::int as n from background_jobs where repository = $1 and status = 'queued' and run_at <= now()`, [fullName]);
+  return Number(row?.n);
+}
+
 async function deliveryRow(id: string) {
   const [row] = await t.query('select * from webhook_deliveries where delivery_id = $1', [id]);
   return row;
@@ -189,14 +194,45 @@ describe('HTTP answers', () => {
     }
   });
 
-  it('a quick event whose inline work fails is queued instead of lost', async () => {
+  it('a quick event whose inline work fails is queued instead of lost, and a drain is started', async () => {
     const repo = await repoIn(3);
     const failing = { send: async () => Promise.reject(new InngestSendError('stand-in down', 500)) };
     const h = harness(t.db, { sender: failing });
     const { status, body } = await h.receive(await signedRequest({ event: 'repository', payload: payloadFor('repository', repo) }));
     expect(status).toBe(202);
     expect(body.route).toBe('queued');
-    expect(await jobsFor(repo.fullName)).toHaveLength(1);
+    const jobs = await jobsFor(repo.fullName);
+    expect(jobs).toHaveLength(1);
+    expect(body.jobId).toBe(jobs[0]?.id);
+    expect(new Date(jobs[0]?.run_at).getTime()).toBeLessThanOrEqual(Date.now() + 1_000);
+    expect(await deliveryRow(body.delivery)).toMatchObject({ route: 'queued', status_code: 202, job_id: jobs[0]?.id });
+    expect(h.kicks).toHaveLength(1);
+  });
+
+  it('while a quick event\'s inline work runs, its safety-net job waits; once done, no job is left', async () => {
+    const repo = await repoIn(3);
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const h = harness(t.db, { sender: { send: () => held } });
+    const delivery = newDeliveryId();
+    const answer = h.receive(await signedRequest({ event: 'repository', payload: payloadFor('repository', repo), delivery }));
+    // The delivery is recorded, with a job no drain may run for a minute (it runs only if this
+    // receiver dies before finishing the work), and no drain was kicked.
+    let jobs: any[] = [];
+    for (let i = 0; i < 50 && jobs.length === 0; i += 1) {
+      jobs = await jobsFor(repo.fullName);
+      if (jobs.length === 0) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0]).toMatchObject({ status: 'queued', coalesce_key: null });
+    expect(new Date(jobs[0]?.run_at).getTime()).toBeGreaterThan(Date.now() + 50_000);
+    expect(await deliveryRow(delivery)).toMatchObject({ route: 'inline', job_id: jobs[0]?.id });
+    expect(await claimable(repo.fullName)).toBe(0);
+    release();
+    expect((await answer).body).toMatchObject({ route: 'inline', workspaces: 3 });
+    expect(await jobsFor(repo.fullName)).toEqual([]);
+    expect(await deliveryRow(delivery)).toMatchObject({ route: 'inline', status_code: 200, job_id: null });
+    expect(h.kicks).toHaveLength(0);
   });
 
   it('a quick event whose inline work hangs is queued within the inline budget', async () => {
