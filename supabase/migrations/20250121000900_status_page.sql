@@ -1,38 +1,69 @@
 -- webhook-router: the status page's data, one JSON document per window (1h, 24h, 7d).
 --
--- Aggregating the raw tables for a window does not stay fast: at 1M deliveries over 7 days,
--- counting the 7-day window alone took 260 ms and its percentiles 390 ms on the benchmark
--- machine. So the page reads small rollups instead, at the chart's bucket size for each window
--- (1 min for 1h, 15 min for 24h, 2 h for 7d), plus the raw rows newer than the rollup.
+-- Aggregating the raw tables for a window does not stay fast: at 1M deliveries over 7 days the
+-- deliveries panel alone took about 1 s for the 7-day window on the benchmark machine
+-- (BENCHMARKS.md). So the page reads rollups, kept at the chart's bucket size for each window
+-- (1 min for 1h, 15 min for 24h, 2 h for 7d):
+--   * per bucket (webhook_status_bucket_*): what the charts draw, and what a window loses when
+--     it slides;
+--   * per window (webhook_status_window_*): running totals over the buckets still in the window
+--     (ack-time histograms, repositories, finished jobs), so the page never sums a week of
+--     buckets: each pass adds what arrived and subtracts the buckets that slid out.
+-- plus the raw rows newer than the rollups.
 --
--- The rollups are maintained off the receive path: nothing is added to the receiver's
--- transaction. webhook_status_rollup() folds in rows older than two minutes (a row becomes
--- visible at its commit, a little after its received_at, so the newest minutes are left to the
--- raw tail); the status function calls it on every read (at most once at a time), and pg_cron
--- calls it every minute where it exists. Percentiles come from log-scale histograms (buckets
--- 10 % wide, each with the sum of its values), so they are within 10 % of the exact value.
+-- Nothing is added to the receive path: no trigger, no write in the receiver's transaction.
+-- webhook_status_rollup() folds in rows received more than two minutes ago (a row becomes visible
+-- at its commit, a little after its received_at, so the newest minutes are read raw); the status
+-- function runs it on every read (one pass at a time), and pg_cron every minute where it exists.
+-- Percentiles come from log-scale histograms (buckets 10 % wide, each with the sum of its values):
+-- within 10 % of the exact value.
 --
--- The drain's completions do pay for one thing: background_jobs_completed_idx, a partial index
--- on completed_at, so finished jobs can be found by the time they finished.
+-- The drain pays for one thing: background_jobs_completed_idx, a partial index on completed_at,
+-- so a pass finds the jobs finished since the last one (measured in BENCHMARKS.md).
 
 -- ---------------------------------------------------------------------------------------------
--- Rollup tables. bucket_seconds is the level (60, 900 or 7200); each level keeps only what its
--- window can show. Counts are added to (a bucket may be rolled up in several passes).
+-- The windows the page offers. window_start is where each window's running totals begin; the
+-- rollup moves it forward.
 -- ---------------------------------------------------------------------------------------------
-create table if not exists public.webhook_status_delivery_rollup (
+create table if not exists public.webhook_status_windows (
+  bucket_seconds integer primary key,
+  window_name text not null unique,
+  window_seconds integer not null,
+  -- Per-bucket rows are kept this long: the window, its first bucket, and a margin.
+  keep_seconds integer not null,
+  window_start timestamptz
+);
+insert into public.webhook_status_windows (bucket_seconds, window_name, window_seconds, keep_seconds)
+values (60, '1h', 3600, 7200), (900, '24h', 86400, 93600), (7200, '7d', 604800, 619200)
+on conflict (bucket_seconds) do nothing;
+
+-- Everything received (or finished) before rolled_up_to is in the rollups.
+create table if not exists public.webhook_status_rollup_state (
+  id boolean primary key default true constraint webhook_status_rollup_state_one_row check (id),
+  rolled_up_to timestamptz not null,
+  updated_at timestamptz not null default now()
+);
+
+-- Per bucket. route is webhook_deliveries.route, or 'duplicate' (webhook_delivery_duplicates).
+create table if not exists public.webhook_status_bucket_deliveries (
   bucket_seconds integer not null,
   bucket_start timestamptz not null,
-  -- webhook_deliveries.route, or 'duplicate' for webhook_delivery_duplicates.
   route text not null,
   status_code integer not null,
+  deliveries integer not null,
+  primary key (bucket_seconds, bucket_start, route, status_code)
+);
+create table if not exists public.webhook_status_bucket_latency (
+  bucket_seconds integer not null,
+  bucket_start timestamptz not null,
+  route text not null,
   -- webhook_status_histogram_bucket(response_ms); -1 when no response time was recorded.
   latency_bucket smallint not null,
   deliveries integer not null,
   response_ms_sum bigint not null,
-  primary key (bucket_seconds, bucket_start, route, status_code, latency_bucket)
+  primary key (bucket_seconds, bucket_start, route, latency_bucket)
 );
-
-create table if not exists public.webhook_status_repository_rollup (
+create table if not exists public.webhook_status_bucket_repositories (
   bucket_seconds integer not null,
   bucket_start timestamptz not null,
   repository text not null,
@@ -42,9 +73,11 @@ create table if not exists public.webhook_status_repository_rollup (
   max_workspaces integer,
   primary key (bucket_seconds, bucket_start, repository)
 );
-
--- Jobs by the time they finished (completed, or failed into the dead letter).
-create table if not exists public.webhook_status_job_rollup (
+-- The page looks up the busiest repositories' workspace counts by name.
+create index if not exists webhook_status_bucket_repositories_name_idx
+  on public.webhook_status_bucket_repositories (bucket_seconds, repository, bucket_start);
+-- Jobs by the time they finished: completed, or failed into the dead letter.
+create table if not exists public.webhook_status_bucket_jobs (
   bucket_seconds integer not null,
   bucket_start timestamptz not null,
   type text not null,
@@ -55,11 +88,31 @@ create table if not exists public.webhook_status_job_rollup (
   primary key (bucket_seconds, bucket_start, type, status, duration_bucket)
 );
 
--- Everything received (or finished) before rolled_up_to is in the rollups.
-create table if not exists public.webhook_status_rollup_state (
-  id boolean primary key default true constraint webhook_status_rollup_state_one_row check (id),
-  rolled_up_to timestamptz not null,
-  updated_at timestamptz not null default now()
+-- Per window: the sums of the bucket rows from window_start on.
+create table if not exists public.webhook_status_window_latency (
+  bucket_seconds integer not null,
+  route text not null,
+  latency_bucket smallint not null,
+  deliveries integer not null,
+  response_ms_sum bigint not null,
+  primary key (bucket_seconds, route, latency_bucket)
+);
+create table if not exists public.webhook_status_window_repositories (
+  bucket_seconds integer not null,
+  repository text not null,
+  deliveries integer not null,
+  queued integer not null,
+  inline integer not null,
+  primary key (bucket_seconds, repository)
+);
+create table if not exists public.webhook_status_window_jobs (
+  bucket_seconds integer not null,
+  type text not null,
+  status text not null,
+  duration_bucket smallint not null,
+  jobs integer not null,
+  duration_ms_sum bigint not null,
+  primary key (bucket_seconds, type, status, duration_bucket)
 );
 
 create index if not exists background_jobs_completed_idx
@@ -70,8 +123,12 @@ do $$
 declare
   t text;
 begin
-  foreach t in array array['webhook_status_delivery_rollup', 'webhook_status_repository_rollup',
-                           'webhook_status_job_rollup', 'webhook_status_rollup_state'] loop
+  foreach t in array array[
+    'webhook_status_windows', 'webhook_status_rollup_state',
+    'webhook_status_bucket_deliveries', 'webhook_status_bucket_latency', 'webhook_status_bucket_repositories',
+    'webhook_status_bucket_jobs', 'webhook_status_window_latency', 'webhook_status_window_repositories',
+    'webhook_status_window_jobs'
+  ] loop
     execute format('alter table public.%I enable row level security', t);
     execute format('revoke all on public.%I from public, anon, authenticated', t);
     execute format('grant all on public.%I to service_role', t);
@@ -86,15 +143,13 @@ $$;
 -- Helpers.
 -- ---------------------------------------------------------------------------------------------
 
--- The windows the page offers: bucket size, and how long a level's rollup rows are kept.
-create or replace function public.webhook_status_levels()
-returns table (window_name text, window_seconds integer, bucket_seconds integer, keep_seconds integer)
+-- The bucket (of bucket_seconds, aligned to UTC) holding a moment.
+create or replace function public.webhook_status_bucket(p_bucket_seconds integer, p_at timestamptz)
+returns timestamptz
 language sql
 immutable
 as $$
-  values ('1h', 3600, 60, 7200),
-         ('24h', 86400, 900, 93600),
-         ('7d', 604800, 7200, 619200);
+  select date_bin(make_interval(secs => p_bucket_seconds), p_at, '2000-01-01 00:00:00+00'::timestamptz);
 $$;
 
 -- Log-scale histogram bucket of a duration in ms: bucket k holds [1.1^k − 1, 1.1^(k+1) − 1),
@@ -151,105 +206,168 @@ as $$
 $$;
 
 -- ---------------------------------------------------------------------------------------------
--- Fold rows received (or jobs finished) since the last pass, up to two minutes ago (or p_until), into the
--- rollups, and drop rollup rows no window shows any more. One caller at a time: the others wait
--- (p_wait) or return null at once. Returns the new rolled_up_to.
+-- One rollup pass: slide each window to now and drop bucket rows no window shows any more, then
+-- fold in the rows received (and the jobs finished) since the last pass, up to two minutes ago
+-- (or p_until). One pass at a time: other callers wait (p_wait) or return null at once.
+-- Returns the new rolled_up_to.
 -- ---------------------------------------------------------------------------------------------
 create or replace function public.webhook_status_rollup(p_wait boolean default false, p_until timestamptz default null)
 returns timestamptz
 language plpgsql
 set search_path = public
+set plan_cache_mode = force_custom_plan
 set jit = off
 as $$
 declare
-  v_origin constant timestamptz := '2000-01-01 00:00:00+00';
+  v_window public.webhook_status_windows;
+  v_start timestamptz;
+  v_keep timestamptz;
   v_from timestamptz;
   -- p_until stops a pass earlier (tests and the benchmark fold history in several passes).
   v_to timestamptz := least(date_trunc('minute', now()) - interval '2 minutes', date_trunc('minute', p_until));
 begin
-  -- Held to the end of the caller's transaction: the status page reads the watermark and the
-  -- rollups in separate statements, and no other pass may commit in between.
+  -- Held to the end of the caller's transaction: the status page reads the watermark, the window
+  -- starts and the rollups in separate statements, and no other pass may commit in between.
   if p_wait then
     perform pg_advisory_xact_lock(hashtext('webhook-router status rollup'));
   elsif not pg_try_advisory_xact_lock(hashtext('webhook-router status rollup')) then
     return null;
   end if;
+
+  -- Slide each window to the bucket holding now() − window: the buckets that left it are
+  -- subtracted from its running totals. Then drop bucket rows no window shows any more.
+  for v_window in select * from public.webhook_status_windows loop
+    v_start := public.webhook_status_bucket(v_window.bucket_seconds, now() - make_interval(secs => v_window.window_seconds));
+    if v_start > v_window.window_start then
+      update public.webhook_status_window_latency t
+         set deliveries = t.deliveries - g.n, response_ms_sum = t.response_ms_sum - g.ms
+        from (select b.route, b.latency_bucket, sum(b.deliveries) as n, sum(b.response_ms_sum) as ms
+              from public.webhook_status_bucket_latency b
+              where b.bucket_seconds = v_window.bucket_seconds and b.bucket_start >= v_window.window_start and b.bucket_start < v_start
+              group by 1, 2) g
+       where t.bucket_seconds = v_window.bucket_seconds and t.route = g.route and t.latency_bucket = g.latency_bucket;
+      update public.webhook_status_window_repositories t
+         set deliveries = t.deliveries - g.n, queued = t.queued - g.queued, inline = t.inline - g.inline
+        from (select b.repository, sum(b.deliveries) as n, sum(b.queued) as queued, sum(b.inline) as inline
+              from public.webhook_status_bucket_repositories b
+              where b.bucket_seconds = v_window.bucket_seconds and b.bucket_start >= v_window.window_start and b.bucket_start < v_start
+              group by 1) g
+       where t.bucket_seconds = v_window.bucket_seconds and t.repository = g.repository;
+      update public.webhook_status_window_jobs t
+         set jobs = t.jobs - g.n, duration_ms_sum = t.duration_ms_sum - g.ms
+        from (select b.type, b.status, b.duration_bucket, sum(b.jobs) as n, sum(b.duration_ms_sum) as ms
+              from public.webhook_status_bucket_jobs b
+              where b.bucket_seconds = v_window.bucket_seconds and b.bucket_start >= v_window.window_start and b.bucket_start < v_start
+              group by 1, 2, 3) g
+       where t.bucket_seconds = v_window.bucket_seconds and t.type = g.type and t.status = g.status
+         and t.duration_bucket = g.duration_bucket;
+      delete from public.webhook_status_window_latency t where t.bucket_seconds = v_window.bucket_seconds and t.deliveries <= 0;
+      delete from public.webhook_status_window_repositories t where t.bucket_seconds = v_window.bucket_seconds and t.deliveries <= 0;
+      delete from public.webhook_status_window_jobs t where t.bucket_seconds = v_window.bucket_seconds and t.jobs <= 0;
+    end if;
+    update public.webhook_status_windows set window_start = v_start where bucket_seconds = v_window.bucket_seconds;
+
+    v_keep := now() - make_interval(secs => v_window.keep_seconds);
+    delete from public.webhook_status_bucket_deliveries r where r.bucket_seconds = v_window.bucket_seconds and r.bucket_start < v_keep;
+    delete from public.webhook_status_bucket_latency r where r.bucket_seconds = v_window.bucket_seconds and r.bucket_start < v_keep;
+    delete from public.webhook_status_bucket_repositories r where r.bucket_seconds = v_window.bucket_seconds and r.bucket_start < v_keep;
+    delete from public.webhook_status_bucket_jobs r where r.bucket_seconds = v_window.bucket_seconds and r.bucket_start < v_keep;
+  end loop;
+
   select s.rolled_up_to into v_from from public.webhook_status_rollup_state s;
   if v_from is null then
     -- First pass: nothing older than the longest window's first bucket is ever shown.
-    v_from := date_bin(interval '2 hours', now() - interval '7 days', v_origin);
+    v_from := public.webhook_status_bucket(7200, now() - interval '7 days');
     insert into public.webhook_status_rollup_state (rolled_up_to) values (v_from);
   end if;
-  if v_to <= v_from then
-    return v_from;
+
+  if v_to > v_from then
+    -- Each source is read once; its rows go to every level's bucket rows (while that level keeps
+    -- them) and to every window whose start they are at or after.
+    with d as (
+      select x.received_at, x.route, x.status_code, public.webhook_status_histogram_bucket(x.response_ms) as latency_bucket,
+             coalesce(x.response_ms, 0) as ms
+      from public.webhook_deliveries x
+      where x.received_at >= v_from and x.received_at < v_to
+      union all
+      select y.received_at, 'duplicate', y.status_code, public.webhook_status_histogram_bucket(y.response_ms),
+             coalesce(y.response_ms, 0)
+      from public.webhook_delivery_duplicates y
+      where y.received_at >= v_from and y.received_at < v_to
+    ), leveled as (
+      select w.bucket_seconds, w.window_start, public.webhook_status_bucket(w.bucket_seconds, d.received_at) as bucket_start, d.*
+      from d join public.webhook_status_windows w on d.received_at >= now() - make_interval(secs => w.keep_seconds)
+    ), series as (
+      insert into public.webhook_status_bucket_deliveries as r (bucket_seconds, bucket_start, route, status_code, deliveries)
+      select l.bucket_seconds, l.bucket_start, l.route, l.status_code, count(*) from leveled l group by 1, 2, 3, 4
+      on conflict (bucket_seconds, bucket_start, route, status_code) do update
+        set deliveries = r.deliveries + excluded.deliveries
+    ), latency as (
+      insert into public.webhook_status_bucket_latency as r (bucket_seconds, bucket_start, route, latency_bucket, deliveries, response_ms_sum)
+      select l.bucket_seconds, l.bucket_start, l.route, l.latency_bucket, count(*), sum(l.ms) from leveled l group by 1, 2, 3, 4
+      on conflict (bucket_seconds, bucket_start, route, latency_bucket) do update
+        set deliveries = r.deliveries + excluded.deliveries, response_ms_sum = r.response_ms_sum + excluded.response_ms_sum
+    )
+    insert into public.webhook_status_window_latency as r (bucket_seconds, route, latency_bucket, deliveries, response_ms_sum)
+    select l.bucket_seconds, l.route, l.latency_bucket, count(*), sum(l.ms)
+    from leveled l where l.bucket_start >= l.window_start group by 1, 2, 3
+    on conflict (bucket_seconds, route, latency_bucket) do update
+      set deliveries = r.deliveries + excluded.deliveries, response_ms_sum = r.response_ms_sum + excluded.response_ms_sum;
+
+    with leveled as (
+      select w.bucket_seconds, w.window_start, public.webhook_status_bucket(w.bucket_seconds, d.received_at) as bucket_start,
+             d.repository, d.route, d.workspace_count
+      from public.webhook_deliveries d
+      join public.webhook_status_windows w on d.received_at >= now() - make_interval(secs => w.keep_seconds)
+      where d.received_at >= v_from and d.received_at < v_to and d.repository is not null
+    ), buckets as (
+      insert into public.webhook_status_bucket_repositories as r
+        (bucket_seconds, bucket_start, repository, deliveries, queued, inline, max_workspaces)
+      select l.bucket_seconds, l.bucket_start, l.repository, count(*),
+             count(*) filter (where l.route in ('queued', 'coalesced')), count(*) filter (where l.route = 'inline'),
+             max(l.workspace_count)
+      from leveled l group by 1, 2, 3
+      on conflict (bucket_seconds, bucket_start, repository) do update
+        set deliveries = r.deliveries + excluded.deliveries, queued = r.queued + excluded.queued,
+            inline = r.inline + excluded.inline, max_workspaces = greatest(r.max_workspaces, excluded.max_workspaces)
+    )
+    insert into public.webhook_status_window_repositories as r (bucket_seconds, repository, deliveries, queued, inline)
+    select l.bucket_seconds, l.repository, count(*),
+           count(*) filter (where l.route in ('queued', 'coalesced')), count(*) filter (where l.route = 'inline')
+    from leveled l where l.bucket_start >= l.window_start group by 1, 2
+    on conflict (bucket_seconds, repository) do update
+      set deliveries = r.deliveries + excluded.deliveries, queued = r.queued + excluded.queued, inline = r.inline + excluded.inline;
+
+    with f as (
+      select j.completed_at as finished_at, j.type, j.status, j.duration_ms
+      from public.background_jobs j
+      where j.status = 'completed' and j.completed_at >= v_from and j.completed_at < v_to
+      union all
+      select j.failed_at, j.type, j.status, j.duration_ms
+      from public.background_jobs j
+      where j.status = 'failed' and j.failed_at >= v_from and j.failed_at < v_to
+    ), leveled as (
+      select w.bucket_seconds, w.window_start, public.webhook_status_bucket(w.bucket_seconds, f.finished_at) as bucket_start,
+             f.type, f.status, public.webhook_status_histogram_bucket(f.duration_ms) as duration_bucket,
+             coalesce(f.duration_ms, 0) as ms
+      from f join public.webhook_status_windows w on f.finished_at >= now() - make_interval(secs => w.keep_seconds)
+    ), buckets as (
+      insert into public.webhook_status_bucket_jobs as r (bucket_seconds, bucket_start, type, status, duration_bucket, jobs, duration_ms_sum)
+      select l.bucket_seconds, l.bucket_start, l.type, l.status, l.duration_bucket, count(*), sum(l.ms) from leveled l group by 1, 2, 3, 4, 5
+      on conflict (bucket_seconds, bucket_start, type, status, duration_bucket) do update
+        set jobs = r.jobs + excluded.jobs, duration_ms_sum = r.duration_ms_sum + excluded.duration_ms_sum
+    )
+    insert into public.webhook_status_window_jobs as r (bucket_seconds, type, status, duration_bucket, jobs, duration_ms_sum)
+    select l.bucket_seconds, l.type, l.status, l.duration_bucket, count(*), sum(l.ms)
+    from leveled l where l.bucket_start >= l.window_start group by 1, 2, 3, 4
+    on conflict (bucket_seconds, type, status, duration_bucket) do update
+      set jobs = r.jobs + excluded.jobs, duration_ms_sum = r.duration_ms_sum + excluded.duration_ms_sum;
+
+    update public.webhook_status_rollup_state set rolled_up_to = v_to, updated_at = now();
+    v_from := v_to;
   end if;
 
-  insert into public.webhook_status_delivery_rollup as r
-    (bucket_seconds, bucket_start, route, status_code, latency_bucket, deliveries, response_ms_sum)
-  select l.bucket_seconds, date_bin(make_interval(secs => l.bucket_seconds), d.received_at, v_origin),
-         d.route, d.status_code, public.webhook_status_histogram_bucket(d.response_ms),
-         count(*), coalesce(sum(d.response_ms), 0)
-  from (
-    select x.received_at, x.route, x.status_code, x.response_ms
-    from public.webhook_deliveries x
-    where x.received_at >= v_from and x.received_at < v_to
-    union all
-    select y.received_at, 'duplicate', y.status_code, y.response_ms
-    from public.webhook_delivery_duplicates y
-    where y.received_at >= v_from and y.received_at < v_to
-  ) d
-  join public.webhook_status_levels() l on d.received_at >= now() - make_interval(secs => l.keep_seconds)
-  group by 1, 2, 3, 4, 5
-  on conflict (bucket_seconds, bucket_start, route, status_code, latency_bucket) do update
-    set deliveries = r.deliveries + excluded.deliveries,
-        response_ms_sum = r.response_ms_sum + excluded.response_ms_sum;
-
-  insert into public.webhook_status_repository_rollup as r
-    (bucket_seconds, bucket_start, repository, deliveries, queued, inline, max_workspaces)
-  select l.bucket_seconds, date_bin(make_interval(secs => l.bucket_seconds), d.received_at, v_origin),
-         d.repository, count(*),
-         count(*) filter (where d.route in ('queued', 'coalesced')),
-         count(*) filter (where d.route = 'inline'),
-         max(d.workspace_count)
-  from public.webhook_deliveries d
-  join public.webhook_status_levels() l on d.received_at >= now() - make_interval(secs => l.keep_seconds)
-  where d.received_at >= v_from and d.received_at < v_to and d.repository is not null
-  group by 1, 2, 3
-  on conflict (bucket_seconds, bucket_start, repository) do update
-    set deliveries = r.deliveries + excluded.deliveries,
-        queued = r.queued + excluded.queued,
-        inline = r.inline + excluded.inline,
-        max_workspaces = greatest(r.max_workspaces, excluded.max_workspaces);
-
-  insert into public.webhook_status_job_rollup as r
-    (bucket_seconds, bucket_start, type, status, duration_bucket, jobs, duration_ms_sum)
-  select l.bucket_seconds, date_bin(make_interval(secs => l.bucket_seconds), f.finished_at, v_origin),
-         f.type, f.status, public.webhook_status_histogram_bucket(f.duration_ms),
-         count(*), coalesce(sum(f.duration_ms), 0)
-  from (
-    select j.completed_at as finished_at, j.type, j.status, j.duration_ms
-    from public.background_jobs j
-    where j.status = 'completed' and j.completed_at >= v_from and j.completed_at < v_to
-    union all
-    select j.failed_at, j.type, j.status, j.duration_ms
-    from public.background_jobs j
-    where j.status = 'failed' and j.failed_at >= v_from and j.failed_at < v_to
-  ) f
-  join public.webhook_status_levels() l on f.finished_at >= now() - make_interval(secs => l.keep_seconds)
-  group by 1, 2, 3, 4, 5
-  on conflict (bucket_seconds, bucket_start, type, status, duration_bucket) do update
-    set jobs = r.jobs + excluded.jobs,
-        duration_ms_sum = r.duration_ms_sum + excluded.duration_ms_sum;
-
-  delete from public.webhook_status_delivery_rollup r using public.webhook_status_levels() l
-   where r.bucket_seconds = l.bucket_seconds and r.bucket_start < now() - make_interval(secs => l.keep_seconds);
-  delete from public.webhook_status_repository_rollup r using public.webhook_status_levels() l
-   where r.bucket_seconds = l.bucket_seconds and r.bucket_start < now() - make_interval(secs => l.keep_seconds);
-  delete from public.webhook_status_job_rollup r using public.webhook_status_levels() l
-   where r.bucket_seconds = l.bucket_seconds and r.bucket_start < now() - make_interval(secs => l.keep_seconds);
-
-  update public.webhook_status_rollup_state set rolled_up_to = v_to, updated_at = now();
-  return v_to;
+  return v_from;
 end;
 $$;
 
@@ -266,101 +384,110 @@ set plan_cache_mode = force_custom_plan
 set jit = off
 as $$
 declare
-  v_origin constant timestamptz := '2000-01-01 00:00:00+00';
-  v_level record;
+  v_window public.webhook_status_windows;
   v_step interval;
-  v_from timestamptz;
-  v_last timestamptz;
   v_rolled_up_to timestamptz;
   v_tail timestamptz;
   v_result jsonb;
 begin
-  select * into v_level from public.webhook_status_levels() l where l.window_name = coalesce(p_window, '24h');
-  if not found then
+  if not exists (select 1 from public.webhook_status_windows w where w.window_name = coalesce(p_window, '24h')) then
     raise exception 'unknown window "%": choose 1h, 24h or 7d', p_window using errcode = '22023';
   end if;
-  -- Waits for a pass under way and keeps the lock, so the watermark read here stays true for
-  -- the statement below.
+  -- Waits for a pass under way and keeps the lock, so what is read below stays one state.
   perform public.webhook_status_rollup(p_wait => true);
+  select * into v_window from public.webhook_status_windows w where w.window_name = coalesce(p_window, '24h');
   select s.rolled_up_to into v_rolled_up_to from public.webhook_status_rollup_state s;
-
-  v_step := make_interval(secs => v_level.bucket_seconds);
-  -- The window starts at the bucket holding now() − window, so every bucket shown is whole.
-  v_from := date_bin(v_step, now() - make_interval(secs => v_level.window_seconds), v_origin);
-  v_last := date_bin(v_step, now(), v_origin);
+  v_step := make_interval(secs => v_window.bucket_seconds);
   -- Rows from the watermark on are not rolled up yet: they are read raw.
-  v_tail := greatest(v_from, coalesce(v_rolled_up_to, v_from));
+  v_tail := greatest(v_window.window_start, v_rolled_up_to);
 
   with buckets as (
     select b as bucket_start, row_number() over (order by b) as i
-    from generate_series(v_from, v_last, v_step) b
-  ), deliveries as (
-    select r.bucket_start, r.route, r.status_code, r.latency_bucket, r.deliveries::bigint as n, r.response_ms_sum as ms
-    from public.webhook_status_delivery_rollup r
-    where r.bucket_seconds = v_level.bucket_seconds and r.bucket_start >= v_from
-    union all
-    select date_bin(v_step, d.received_at, v_origin), d.route, d.status_code,
-           public.webhook_status_histogram_bucket(d.response_ms), 1, coalesce(d.response_ms, 0)
+    from generate_series(v_window.window_start, public.webhook_status_bucket(v_window.bucket_seconds, now()), v_step) b
+  ), tail as (
+    select d.received_at, d.route, d.status_code, d.response_ms, d.repository, d.workspace_count
     from public.webhook_deliveries d
     where d.received_at >= v_tail
     union all
-    select date_bin(v_step, d.received_at, v_origin), 'duplicate', d.status_code,
-           public.webhook_status_histogram_bucket(d.response_ms), 1, coalesce(d.response_ms, 0)
+    select d.received_at, 'duplicate', d.status_code, d.response_ms, null, null
     from public.webhook_delivery_duplicates d
     where d.received_at >= v_tail
+  ), series as (
+    select r.bucket_start, r.route, r.status_code, r.deliveries::bigint as n
+    from public.webhook_status_bucket_deliveries r
+    where r.bucket_seconds = v_window.bucket_seconds and r.bucket_start >= v_window.window_start
+    union all
+    select public.webhook_status_bucket(v_window.bucket_seconds, t.received_at), t.route, t.status_code, 1
+    from tail t
   ), routes as (
     select * from unnest(array['inline', 'queued', 'coalesced', 'duplicate', 'no_workspace', 'ignored'])
       with ordinality as r(route, ord)
   ), by_bucket_route as (
-    select d.bucket_start, d.route, sum(d.n) as n from deliveries d group by 1, 2
+    select s.bucket_start, s.route, sum(s.n) as n from series s group by 1, 2
   ), by_bucket_status as (
-    select d.bucket_start, d.status_code, sum(d.n) as n from deliveries d group by 1, 2
-  ), route_histograms as (
-    select d.route, d.latency_bucket, sum(d.n) as n, sum(d.ms) as ms
-    from deliveries d group by 1, 2
+    select s.bucket_start, s.status_code, sum(s.n) as n from series s group by 1, 2
+  ), latency as (
+    select x.route, x.latency_bucket, sum(x.n) as n, sum(x.ms) as ms
+    from (
+      select r.route, r.latency_bucket, r.deliveries::bigint as n, r.response_ms_sum as ms
+      from public.webhook_status_window_latency r
+      where r.bucket_seconds = v_window.bucket_seconds
+      union all
+      select t.route, public.webhook_status_histogram_bucket(t.response_ms), 1, coalesce(t.response_ms, 0)
+      from tail t
+    ) x
+    group by 1, 2
   ), route_summary as (
     select h.route, sum(h.n) as n,
            sum(h.ms) filter (where h.latency_bucket >= 0) as ms,
            sum(h.n) filter (where h.latency_bucket >= 0) as timed,
            array_agg(h.n order by h.latency_bucket) filter (where h.latency_bucket >= 0)::bigint[] as hn,
            array_agg(h.ms order by h.latency_bucket) filter (where h.latency_bucket >= 0)::numeric[] as hs
-    from route_histograms h group by 1
+    from latency h group by 1
   ), repositories as (
-    select x.repository, sum(x.deliveries) as deliveries, sum(x.queued) as queued, sum(x.inline) as inline,
-           max(x.max_workspaces) as max_workspaces
+    select x.repository, sum(x.deliveries) as deliveries, sum(x.queued) as queued, sum(x.inline) as inline
     from (
-      select r.repository, r.deliveries, r.queued, r.inline, r.max_workspaces
-      from public.webhook_status_repository_rollup r
-      where r.bucket_seconds = v_level.bucket_seconds and r.bucket_start >= v_from
+      select r.repository, r.deliveries, r.queued, r.inline
+      from public.webhook_status_window_repositories r
+      where r.bucket_seconds = v_window.bucket_seconds
       union all
-      select d.repository, 1, (d.route in ('queued', 'coalesced'))::int, (d.route = 'inline')::int, d.workspace_count
-      from public.webhook_deliveries d
-      where d.received_at >= v_tail and d.repository is not null
+      select t.repository, 1, (t.route in ('queued', 'coalesced'))::int, (t.route = 'inline')::int
+      from tail t where t.repository is not null
     ) x
     group by 1
     order by 2 desc, 1
     limit 10
+  ), repository_workspaces as (
+    -- Only for the ten shown: the most workspaces a delivery of theirs reached in the window.
+    select r.repository, greatest(
+             (select max(b.max_workspaces) from public.webhook_status_bucket_repositories b
+               where b.bucket_seconds = v_window.bucket_seconds and b.repository = r.repository
+                 and b.bucket_start >= v_window.window_start),
+             (select max(t.workspace_count) from tail t where t.repository = r.repository)) as max_workspaces
+    from repositories r
   ), finished as (
-    select r.type, r.status, r.duration_bucket, r.jobs::bigint as n, r.duration_ms_sum as ms
-    from public.webhook_status_job_rollup r
-    where r.bucket_seconds = v_level.bucket_seconds and r.bucket_start >= v_from
-    union all
-    select j.type, j.status, public.webhook_status_histogram_bucket(j.duration_ms), 1, coalesce(j.duration_ms, 0)
-    from public.background_jobs j
-    where j.status = 'completed' and j.completed_at >= v_tail
-    union all
-    select j.type, j.status, public.webhook_status_histogram_bucket(j.duration_ms), 1, coalesce(j.duration_ms, 0)
-    from public.background_jobs j
-    where j.status = 'failed' and j.failed_at >= v_tail
-  ), finished_histograms as (
-    select f.type, f.status, f.duration_bucket, sum(f.n) as n, sum(f.ms) as ms from finished f group by 1, 2, 3
+    select x.type, x.status, x.duration_bucket, sum(x.n) as n, sum(x.ms) as ms
+    from (
+      select r.type, r.status, r.duration_bucket, r.jobs::bigint as n, r.duration_ms_sum as ms
+      from public.webhook_status_window_jobs r
+      where r.bucket_seconds = v_window.bucket_seconds
+      union all
+      select j.type, j.status, public.webhook_status_histogram_bucket(j.duration_ms), 1, coalesce(j.duration_ms, 0)
+      from public.background_jobs j
+      where j.status = 'completed' and j.completed_at >= v_tail
+      union all
+      select j.type, j.status, public.webhook_status_histogram_bucket(j.duration_ms), 1, coalesce(j.duration_ms, 0)
+      from public.background_jobs j
+      where j.status = 'failed' and j.failed_at >= v_tail
+    ) x
+    group by 1, 2, 3
   ), finished_summary as (
     select h.type, h.status, sum(h.n) as n,
            sum(h.ms) filter (where h.duration_bucket >= 0) as ms,
            sum(h.n) filter (where h.duration_bucket >= 0) as timed,
            array_agg(h.n order by h.duration_bucket) filter (where h.duration_bucket >= 0)::bigint[] as hn,
            array_agg(h.ms order by h.duration_bucket) filter (where h.duration_bucket >= 0)::numeric[] as hs
-    from finished_histograms h group by 1, 2
+    from finished h group by 1, 2
   ), pending as (
     -- Now, whatever the window; each status through its partial index (claim, lease).
     select j.type, 'queued' as status, count(*) as n, min(j.created_at) as oldest,
@@ -386,10 +513,10 @@ begin
   )
   select jsonb_build_object(
     'generated_at', now(),
-    'window', v_level.window_name,
-    'window_seconds', v_level.window_seconds,
-    'bucket_seconds', v_level.bucket_seconds,
-    'from', v_from,
+    'window', v_window.window_name,
+    'window_seconds', v_window.window_seconds,
+    'bucket_seconds', v_window.bucket_seconds,
+    'from', v_window.window_start,
     'to', now(),
     'rolled_up_to', v_rolled_up_to,
     'deliveries', jsonb_build_object(
@@ -439,7 +566,8 @@ begin
       left join finished_summary f on f.type = t.type and f.status = 'failed'), '[]'::jsonb),
     'dead_letters', jsonb_build_object(
       'total', (select count(*) from public.background_jobs j where j.status = 'failed'),
-      'in_window', (select count(*) from public.background_jobs j where j.status = 'failed' and j.failed_at >= v_from),
+      'in_window', (select count(*) from public.background_jobs j
+                     where j.status = 'failed' and j.failed_at >= v_window.window_start),
       'latest', coalesce((
         select jsonb_agg(jsonb_build_object(
           'id', d.id,
@@ -468,8 +596,8 @@ begin
     'repositories', coalesce((
       select jsonb_agg(jsonb_build_object(
         'repository', r.repository, 'deliveries', r.deliveries, 'queued', r.queued, 'inline', r.inline,
-        'max_workspaces', r.max_workspaces) order by r.deliveries desc, r.repository)
-      from repositories r), '[]'::jsonb)
+        'max_workspaces', w.max_workspaces) order by r.deliveries desc, r.repository)
+      from repositories r join repository_workspaces w on w.repository = r.repository), '[]'::jsonb)
   )
   into v_result;
   return v_result;
@@ -481,7 +609,7 @@ declare
   f text;
 begin
   foreach f in array array[
-    'public.webhook_status_levels()',
+    'public.webhook_status_bucket(integer, timestamptz)',
     'public.webhook_status_histogram_bucket(integer)',
     'public.webhook_status_histogram_percentile(bigint[], numeric[], double precision)',
     'public.webhook_status_redact(text)',
