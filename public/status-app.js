@@ -15,6 +15,8 @@ const WINDOWS = ['1h', '24h', '7d'];
 const $ = (id) => document.getElementById(id);
 let timer = null;
 let loading = false;
+// A window chosen while a load is under way is loaded right after it.
+let again = false;
 
 function currentWindow() {
   const chosen = new URLSearchParams(location.search).get('window');
@@ -74,7 +76,7 @@ function render(data) {
   renderQueue($('queue'), data.queue);
   $('jobs-empty').hidden = data.jobs.length > 0;
   $('jobs-empty').textContent = `No jobs queued, running or finished in the last ${windowText}.`;
-  $('table-jobs').hidden = data.jobs.length === 0;
+  $('table-jobs').parentElement.hidden = data.jobs.length === 0;
   renderJobsTable($('table-jobs'), data.jobs);
 
   renderDeadLetters($('dead-summary'), $('table-dead'), data.dead_letters, windowText);
@@ -82,7 +84,7 @@ function render(data) {
 
   $('repos-empty').hidden = data.repositories.length > 0;
   $('repos-empty').textContent = `No repository sent a delivery in the last ${windowText}.`;
-  $('table-repos').hidden = data.repositories.length === 0;
+  $('table-repos').parentElement.hidden = data.repositories.length === 0;
   renderRepositories($('table-repos'), data.repositories);
 
   $('updated').textContent = `Last ${windowText}, in ${data.bucketText} buckets · updated ${dateTime(data.generated_at)} · refreshes every 15 s`;
@@ -91,7 +93,10 @@ function render(data) {
 async function load() {
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (!token) return showLogin();
-  if (loading) return;
+  if (loading) {
+    again = true;
+    return;
+  }
   loading = true;
   try {
     let response;
@@ -117,6 +122,10 @@ async function load() {
     schedule();
   } finally {
     loading = false;
+    if (again) {
+      again = false;
+      load();
+    }
   }
 }
 

@@ -52,27 +52,31 @@ export function renderSummary(list, data) {
   ]);
 }
 
+/** Bucket rows with their index into the series, the current bucket at the top. */
+function newestFirst(buckets) {
+  return buckets.map((start, i) => ({ start, i })).reverse();
+}
+
 export function renderRouteTable(table, data) {
   const { deliveries } = data;
-  const rows = deliveries.buckets.map((start, i) => ({ start, i }));
-  fillTable(table, `Deliveries per ${data.bucketText}, by route (bucket start, local time)`, [
+  fillTable(table, `Deliveries per ${data.bucketText}, by route (bucket start, local time; newest first)`, [
     { label: 'Bucket', header: true, value: (r) => bucketTime(r.start, data.window) },
     ...ROUTES.map((route) => ({ label: ROUTE_LABELS[route], numeric: true, value: (r) => num(deliveries.by_route[route][r.i]) })),
     { label: 'Total', numeric: true, value: (r) => num(ROUTES.reduce((sum, route) => sum + deliveries.by_route[route][r.i], 0)) },
-  ], rows);
+  ], newestFirst(deliveries.buckets));
 }
 
 export function renderStatusTable(table, data) {
   const { deliveries } = data;
   const codes = Object.keys(deliveries.by_status).sort();
-  fillTable(table, `Deliveries per ${data.bucketText}, by HTTP status answered`, [
+  fillTable(table, `Deliveries per ${data.bucketText}, by HTTP status answered (newest first)`, [
     { label: 'Bucket', header: true, value: (r) => bucketTime(r.start, data.window) },
     ...codes.map((code) => ({ label: code, numeric: true, value: (r) => num(deliveries.by_status[code][r.i]) })),
-  ], deliveries.buckets.map((start, i) => ({ start, i })));
+  ], newestFirst(deliveries.buckets));
 }
 
 export function renderAckTable(table, data) {
-  fillTable(table, 'Ack time per route over the window (ms; percentiles within about 5 %)', [
+  fillTable(table, 'Ack time per route over the window (ms; percentiles within 10 %)', [
     { label: 'Route', header: true, value: (r) => ROUTE_LABELS[r.route] },
     { label: 'Deliveries', numeric: true, value: (r) => num(r.deliveries) },
     { label: 'Average', numeric: true, value: (r) => num(r.avg_ms) },
@@ -126,7 +130,7 @@ export function renderDeadLetters(summary, table, dead, windowText) {
     ? 'No dead letters: every job either completed or is still being retried.'
     : `${num(dead.total)} job(s) in the dead letter (${num(dead.in_window)} failed in the last ${windowText}); ` +
       `the newest ${dead.latest.length} below. Replaying one gives it a fresh retry budget.`;
-  table.hidden = dead.total === 0;
+  table.parentElement.hidden = dead.total === 0;
   fillTable(table, 'Dead letters, newest first', [
     { label: 'Job', header: true, value: (r) => el('code', { text: r.id }) },
     { label: 'Type', value: (r) => r.type },
