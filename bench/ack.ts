@@ -5,6 +5,7 @@
  * Requests alternate between the two receivers so a noisy machine slows both alike.
  * Then the hybrid receiver alone under a steady open-loop rate.
  */
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Agent } from 'node:http';
 import { createPostgresDatabase } from '../src/shared/db/postgres.ts';
@@ -21,10 +22,10 @@ import {
   keepAliveAgent,
   post,
   pullRequestOpened,
-  signature,
   SYNC_PATH,
   type BenchRepository,
 } from './lib/deliveries.ts';
+import { signatureOf } from '../tests/helpers/sign.ts';
 import { startStandin } from './lib/inngest-standin.ts';
 import { ratio, sleep, summarize, type Summary } from './lib/stats.ts';
 
@@ -93,7 +94,7 @@ export interface AckResult {
   steady: SteadyResult | null;
   /** Median in-process cost of each hybrid step, ms (for "where the time goes"). */
   breakdown: { verify: number; parse: number; inspectRoundTrip: number; recordRoundTrip: number };
-  /** Drain kicks the stand-in received (one per queued delivery). */
+  /** Drain kicks the stand-in received (one per burst: the marker coalesces them). */
   kicks: number;
   /** Rows in webhook_deliveries at the end vs deliveries answered 200/202. */
   recorded: { deliveries: number; answered: number; queuedJobs: number };
@@ -104,13 +105,17 @@ function repoFor(workspaces: number): BenchRepository {
 }
 
 interface Prepared {
-  body: string;
-  signed: string;
+  /** A new, signed body each call: GitHub never sends one body twice. */
+  next(): { body: string; signed: string };
 }
 
 function prepare(workspaces: number): Prepared {
-  const body = JSON.stringify(pullRequestOpened(repoFor(workspaces)));
-  return { body, signed: signature(body) };
+  return {
+    next() {
+      const body = JSON.stringify(pullRequestOpened(repoFor(workspaces)));
+      return { body, signed: signatureOf(body, BENCH_SECRET) };
+    },
+  };
 }
 
 function latencyOf(samples: { ms: number; status: number; error?: string }[], expected: number): ReceiverLatency {
@@ -143,9 +148,10 @@ async function steadyLoad(
     const wait = due - performance.now();
     if (wait > 0.5) await sleep(wait);
     maxLag = Math.max(maxLag, performance.now() - due);
-    const headers = deliveryHeaders('pull_request', prepared.body, prepared.signed);
+    const { body, signed } = prepared.next();
+    const headers = deliveryHeaders('pull_request', body, signed);
     inflight.push(
-      post(url, prepared.body, headers, agent).then((r) => {
+      post(url, body, headers, agent).then((r) => {
         latencies.push(r.ms);
         if (r.status === 202) ok += 1;
         else {
@@ -172,11 +178,12 @@ async function steadyLoad(
 
 async function breakdown(url: string, workspaces: number, samples: number): Promise<AckResult['breakdown']> {
   const db = createPostgresDatabase(url);
-  const { body, signed } = prepare(workspaces);
+  const prepared = prepare(workspaces);
   const repo = repoFor(workspaces);
   const times = { verify: [] as number[], parse: [] as number[], inspectRoundTrip: [] as number[], recordRoundTrip: [] as number[] };
   try {
     for (let i = 0; i < samples + 5; i++) {
+      const { body, signed } = prepared.next();
       const headers = new Headers(deliveryHeaders('pull_request', body, signed));
       const id = headers.get('x-github-delivery') as string;
       let t = performance.now();
@@ -187,11 +194,13 @@ async function breakdown(url: string, workspaces: number, samples: number): Prom
       const parse = performance.now() - t;
       if (!parsed.ok) throw new Error(parsed.reason);
       t = performance.now();
-      const inspection = await inspectDelivery(db, { deliveryId: id, repositoryId: repo.githubId, repository: repo.fullName, idLimit: 10 });
+      const bodySha256 = createHash('sha256').update(body).digest('hex');
+      const inspection = await inspectDelivery(db, { deliveryId: id, bodySha256, repositoryId: repo.githubId, repository: repo.fullName, idLimit: 10 });
       const inspect = performance.now() - t;
       t = performance.now();
       await recordDelivery(db, {
         deliveryId: id,
+        bodySha256,
         event: 'pull_request',
         action: 'opened',
         repository: repo.fullName,
@@ -253,7 +262,8 @@ export async function run(partial: Partial<AckOptions> = {}): Promise<AckResult>
 
     let answered = 0;
     const send = async (url: string, prepared: Prepared) => {
-      const r = await post(url, prepared.body, deliveryHeaders('pull_request', prepared.body, prepared.signed), agent);
+      const { body, signed } = prepared.next();
+      const r = await post(url, body, deliveryHeaders('pull_request', body, signed), agent);
       if (r.status === 200 || r.status === 202) answered += 1;
       return r;
     };
@@ -323,7 +333,7 @@ export async function run(partial: Partial<AckOptions> = {}): Promise<AckResult>
       options: { ...options, log: undefined } as Omit<AckOptions, 'log'>,
       startedAt,
       finishedAt: new Date().toISOString(),
-      payloadBytes: Buffer.byteLength(prepare(options.sizes[0] ?? 10).body),
+      payloadBytes: Buffer.byteLength(prepare(options.sizes[0] ?? 10).next().body),
       sizes,
       steady,
       breakdown: steps,

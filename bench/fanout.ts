@@ -8,11 +8,12 @@
 import { loadConfig } from '../src/shared/config.ts';
 import { createPostgresDatabase } from '../src/shared/db/postgres.ts';
 import { drain } from '../src/shared/drain/drain.ts';
-import { createInngestSender } from '../src/shared/inngest/sender.ts';
+import { createInngestSender } from '../src/shared/inngest/sdk-sender.ts';
 import { receiveWebhook } from '../src/shared/receive/receive.ts';
 import { seedRepository } from '../src/node/seed.ts';
 import { createBenchDatabase } from './lib/db.ts';
-import { BENCH_SECRET, deliveryHeaders, HYBRID_PATH, pullRequestOpened, signature, type BenchRepository } from './lib/deliveries.ts';
+import { BENCH_SECRET, deliveryHeaders, HYBRID_PATH, pullRequestOpened, type BenchRepository } from './lib/deliveries.ts';
+import { signatureOf } from '../tests/helpers/sign.ts';
 import { startStandin } from './lib/inngest-standin.ts';
 import { summarize, type Summary } from './lib/stats.ts';
 
@@ -75,7 +76,7 @@ export async function run(partial: Partial<FanoutOptions> = {}): Promise<FanoutR
       const body = JSON.stringify(pullRequestOpened(repoFor(workspaces)));
       const request = new Request(`http://127.0.0.1${HYBRID_PATH}`, {
         method: 'POST',
-        headers: deliveryHeaders('pull_request', body, signature(body)),
+        headers: deliveryHeaders('pull_request', body, signatureOf(body, BENCH_SECRET)),
         body,
       });
       const response = await receiveWebhook(request, { config, mode: 'hybrid', db, sender });

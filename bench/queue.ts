@@ -11,14 +11,15 @@
  * Every scenario gets its own database cloned from one template that has all schemas installed and
  * was never analysed, so statistics never leak from one scenario into the next.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { createPostgresDatabase, type PostgresDatabase } from '../src/shared/db/postgres.ts';
 import { forEachBounded } from '../src/shared/handlers/execute.ts';
-import { claimJobs, completeJob, completeJobs } from '../src/shared/drain/jobs.ts';
+import { claimJobs, settleJobs, type JobReport } from '../src/shared/drain/jobs.ts';
+import { loadConfig } from '../src/shared/config.ts';
 import { recordDelivery } from '../src/shared/receive/store.ts';
 import { createBenchDatabase, type BenchDatabase } from './lib/db.ts';
 import { pool, ratio, sleep, summarize, type Summary } from './lib/stats.ts';
@@ -172,6 +173,9 @@ interface Harness {
   close(): Promise<void>;
 }
 
+const SETTLE = loadConfig({}).drain;
+const succeeded: JobReport = { kind: 'succeeded', result: { ok: true }, sent: 0 };
+
 function ourHarness(url: string, options: QueueOptions, perJob: boolean): Harness {
   const shared = createPostgresDatabase(url, { max: options.enqueueConcurrency });
   const raw = postgres(url, { max: 1, prepare: false, onnotice: () => {} });
@@ -182,6 +186,7 @@ function ourHarness(url: string, options: QueueOptions, perJob: boolean): Harnes
         // The receive path's enqueue: delivery row + job in one transaction.
         await recordDelivery(shared, {
           deliveryId,
+          bodySha256: randomBytes(32).toString('hex'),
           event: 'issues',
           action: 'opened',
           repository: 'bench/queue',
@@ -219,14 +224,16 @@ function ourHarness(url: string, options: QueueOptions, perJob: boolean): Harnes
               if (jobs.length === 0) return;
               if (perJob) {
                 const outcomes = await forEachBounded(jobs, options.completeConcurrency, async (job) => {
-                  if (!(await completeJob(db, job.id, worker, { ok: true }))) throw new Error(`lost lease on ${job.id}`);
+                  const settled = await settleJobs(db, worker, new Map([[job.id, succeeded]]), SETTLE);
+                  if (settled.get(job.id)?.outcome !== 'completed') throw new Error(`lost lease on ${job.id}`);
                 });
                 const failed = outcomes.find((o) => o.status === 'rejected');
                 if (failed && failed.status === 'rejected') throw failed.reason;
               } else {
-                // What the drain does with a round: one statement completes every job in it.
-                const completed = await completeJobs(db, worker, new Map(jobs.map((j) => [j.id, { ok: true }])));
-                if (completed.size !== jobs.length) throw new Error(`round complete kept ${completed.size} of ${jobs.length} leases`);
+                // What the drain does with a round: one statement settles every job in it.
+                const settled = await settleJobs(db, worker, new Map(jobs.map((j) => [j.id, succeeded])), SETTLE);
+                const completed = [...settled.values()].filter((s) => s.outcome === 'completed').length;
+                if (completed !== jobs.length) throw new Error(`round settle completed ${completed} of ${jobs.length} leases`);
               }
             }
           }),

@@ -5,7 +5,8 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { verifySignature } from '../src/shared/github/verify.ts';
-import { BENCH_SECRET, pullRequestOpened, signature } from './lib/deliveries.ts';
+import { BENCH_SECRET, pullRequestOpened } from './lib/deliveries.ts';
+import { signatureOf } from '../tests/helpers/sign.ts';
 import { ratio, summarize, type Summary } from './lib/stats.ts';
 
 export interface VerifyOptions {
@@ -89,7 +90,7 @@ export async function run(partial: Partial<VerifyOptions> = {}): Promise<VerifyR
     const text = bodyOfSize(bytes);
     const raw = Buffer.from(text, 'utf8');
     if (raw.byteLength !== bytes) throw new Error(`body is ${raw.byteLength} bytes, wanted ${bytes}`);
-    const header = signature(raw);
+    const header = signatureOf(raw, BENCH_SECRET);
     const expected = Buffer.from(header.slice('sha256='.length), 'hex');
     const rawHmac = () => {
       const digest = createHmac('sha256', BENCH_SECRET).update(raw).digest();

@@ -1,6 +1,7 @@
-import { createHmac, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
 import { examplePayload } from '../../src/cli/examples.ts';
+import { freshPayload } from '../../src/cli/fresh-payload.ts';
 
 export const HYBRID_PATH = '/.netlify/functions/api-workspaces-webhook-hybrid';
 export const SYNC_PATH = '/.netlify/functions/api-workspaces-webhook';
@@ -11,19 +12,19 @@ export interface BenchRepository {
   githubId: number;
 }
 
-/** A real `pull_request` `opened` payload (@octokit/webhooks-examples) for `repo`. */
+/**
+ * A real `pull_request` `opened` payload (@octokit/webhooks-examples) for `repo`, unique as
+ * GitHub's bodies are (fresh head sha and timestamp): the receiver drops a body it has seen.
+ */
 export function pullRequestOpened(repo: BenchRepository): Record<string, unknown> {
-  const payload = examplePayload('pull_request', 'opened');
-  if (!payload) throw new Error('no pull_request opened example');
+  const example = examplePayload('pull_request', 'opened');
+  if (!example) throw new Error('no pull_request opened example');
+  const payload = freshPayload('pull_request', example);
   const repository = payload.repository as Record<string, unknown>;
   repository.full_name = repo.fullName;
   repository.name = repo.fullName.split('/')[1];
   repository.id = repo.githubId;
   return payload;
-}
-
-export function signature(body: string | Uint8Array, secret = BENCH_SECRET): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 }
 
 /** GitHub's headers for one delivery; the GUID is fresh unless given. */

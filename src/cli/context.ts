@@ -1,7 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { loadConfig, type Config, type EnvRecord } from '../shared/config.ts';
 import { dataDir, openLocalDatabase, type LocalDatabase } from './local-db.ts';
+import { readStackFile } from './stack/stack-file.ts';
 
 export interface VerbContext {
   env: EnvRecord;
@@ -18,45 +17,6 @@ export type Verb = {
   usage: string;
   run(argv: string[], ctx: VerbContext): Promise<number>;
 };
-
-/** What a running `webhook-router start` leaves in the data dir so other verbs can find it. */
-export interface StackFile {
-  pid: number;
-  url: string;
-  /** False while the stack is still opening its database. */
-  ready: boolean;
-  devSecret: string | null;
-  adminToken: string;
-  database: 'postgres' | 'pglite';
-}
-
-export function stackFilePath(env: EnvRecord): string {
-  return join(dataDir(env), 'stack.json');
-}
-
-/** The stack described by the data dir's stack.json, if its process is still alive. */
-export function readStackFile(env: EnvRecord): StackFile | null {
-  const file = stackFilePath(env);
-  if (!existsSync(file)) return null;
-  try {
-    const stack = JSON.parse(readFileSync(file, 'utf8')) as StackFile;
-    process.kill(stack.pid, 0); // throws if that process is gone
-    return stack;
-  } catch {
-    return null;
-  }
-}
-
-/** The running stack once it serves requests; null when none runs (or it stopped booting). */
-export async function waitForStack(env: EnvRecord, timeoutMs = 60_000): Promise<StackFile | null> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const stack = readStackFile(env);
-    if (!stack || stack.ready) return stack;
-    if (Date.now() > deadline) throw new Error(`the local stack (pid ${stack.pid}) did not become ready in time`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** The secret deliveries are signed with: the configured one, else the running stack's dev secret. */
 export function signingSecret(ctx: VerbContext): string | null {

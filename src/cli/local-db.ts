@@ -6,7 +6,10 @@ import type { Config, EnvRecord } from '../shared/config.ts';
 import { ConfigError } from '../shared/errors.ts';
 import type { Database } from '../shared/db/port.ts';
 import { createSqlDatabase, type QueryFn } from '../shared/db/sql.ts';
+import { redactUrl } from '../shared/db/redact.ts';
+import { postgresSsl } from '../shared/db/tls.ts';
 import { migratePglite, migratePostgres, PROJECT_ROOT } from '../node/migrations.ts';
+import { describeMigration } from '../node/migrator.ts';
 
 /** Where the local stack keeps PGlite and stack.json: $WEBHOOK_ROUTER_DATA_DIR, else ./.data. */
 export function dataDir(env: EnvRecord): string {
@@ -20,8 +23,8 @@ export interface LocalDatabase {
   description: string;
   db: Database;
   query: QueryFn;
-  /** One line: what was applied, or that the database is up to date. */
-  migrate(): Promise<string>;
+  /** One line: what was applied, or that the database is up to date. `onWait`: another run holds the lock. */
+  migrate(options?: { onWait?: () => void }): Promise<string>;
   /** What migrate() said when the CLI migrated the database on opening it (PGlite). */
   migratedOnOpen?: string;
   close(): Promise<void>;
@@ -33,28 +36,12 @@ function once(close: () => Promise<void>): () => Promise<void> {
   return () => (closing ??= close());
 }
 
-function redact(url: string): string {
-  const u = new URL(url);
-  if (u.password) u.password = '***';
-  return u.toString();
-}
-
-/**
- * The Supabase CLI's output in one line, worded like the PGlite loader's: it prints "Local database
- * is up to date." on stdout even when stderr then lists the migrations it applies.
- */
-export function summarizeMigration(output: string): string {
-  const applied = [...output.matchAll(/^Applying migration (\S+?)\.*$/gm)].map((m) => m[1]);
-  if (applied.length) return `applied ${applied.join(', ')}`;
-  if (/up to date/i.test(output)) return 'database is up to date';
-  return output.trim().split('\n').pop()?.trim() || 'migrated';
-}
-
 /** DATABASE_URL when set; otherwise an embedded PGlite database under the data dir (kept between runs). */
 export async function openLocalDatabase(config: Config, dir = dataDir(process.env)): Promise<LocalDatabase> {
   if (config.database.kind === 'postgres') {
     const url = config.database.url;
     const sql = postgres(url, {
+      ssl: postgresSsl(url),
       max: 8,
       connect_timeout: 5,
       onnotice: () => {},
@@ -66,10 +53,10 @@ export async function openLocalDatabase(config: Config, dir = dataDir(process.en
     const query: QueryFn = async (text, params) => [...(await sql.unsafe(text, params as never[]))];
     return {
       kind: 'postgres',
-      description: `PostgreSQL ${redact(url)}`,
+      description: `PostgreSQL ${redactUrl(url)}`,
       db: createSqlDatabase(query),
       query,
-      migrate: async () => summarizeMigration(await migratePostgres(url)),
+      migrate: async (options) => describeMigration(await migratePostgres(url, options)),
       close: once(() => sql.end({ timeout: 5 })),
     };
   }
@@ -88,10 +75,7 @@ export async function openLocalDatabase(config: Config, dir = dataDir(process.en
     description: `PGlite (embedded) in ${pgDir.startsWith(`${PROJECT_ROOT}/`) ? pgDir.slice(PROJECT_ROOT.length + 1) : pgDir}`,
     db: createSqlDatabase(query),
     query,
-    migrate: async () => {
-      const applied = await migratePglite(pg);
-      return applied.length ? `applied ${applied.join(', ')}` : 'database is up to date';
-    },
+    migrate: async () => describeMigration(await migratePglite(pg)),
     close: once(() => pg.close()),
   };
 }

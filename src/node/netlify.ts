@@ -31,6 +31,7 @@ export async function handleNetlifyRequest(request: Request, context: NetlifyCon
     try {
       const config = loadConfig(readEnv());
       cached = { config, runtime: createRuntime(config) };
+      for (const warning of config.warnings) logLine({ msg: 'configuration warning', warning });
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       logLine({ msg: 'configuration error', variable: error.variable, error: error.message });

@@ -10,7 +10,7 @@ import type { EventSender } from '../shared/inngest/sender.ts';
 export interface Runtime {
   db: Database | null;
   sender: EventSender;
-  kickDrain: ((jobId: string) => Promise<void>) | undefined;
+  kickDrain: (() => Promise<void>) | undefined;
   close(): Promise<void>;
 }
 

@@ -10,8 +10,13 @@ export type DatabaseConfig =
   | { kind: 'none' };
 
 export interface Config {
-  /** Empty when not configured: the receiver then answers 500 and records nothing. */
+  /**
+   * GITHUB_WEBHOOK_SECRET, then GITHUB_WEBHOOK_SECRET_PREVIOUS while rotating; each taken whole.
+   * Empty when not configured: the receiver then answers 500 and records nothing.
+   */
   githubWebhookSecrets: string[];
+  /** Things that work but should be fixed (a weak secret); each entrypoint logs them at start. */
+  warnings: string[];
   workspaceThreshold: number;
   quickEvents: string[];
   maxBodyBytes: number;
@@ -39,8 +44,20 @@ export interface Config {
     retryMaxDelaySeconds: number;
     circuitFailureThreshold: number;
     circuitCooldownSeconds: number;
+    /** How long a drain keeps polling an empty queue for new jobs before it ends. */
+    idleMs: number;
+    /** The longest a drain waits for a scheduled job (a debounced push, a retry) to become ready. */
+    waitSeconds: number;
+    /** How long an enqueue that kicked the drain keeps later enqueues from kicking again. */
+    kickHoldSeconds: number;
+    retention: { completedDays: number; failedDays: number };
   };
 }
+
+/** Below this a webhook secret is guessable offline from one captured delivery. */
+export const MIN_SECRET_LENGTH = 16;
+/** GitHub redelivers for 3 days; delivery rows are the dedup key, so they must outlive that. */
+export const MIN_RETENTION_DAYS = 3;
 
 function text(env: EnvRecord, name: string): string | null {
   const value = env[name]?.trim();
@@ -104,9 +121,31 @@ export function usableLeaseMs(leaseSeconds: number): number {
   return leaseMs - Math.min(10_000, leaseMs / 10);
 }
 
+/**
+ * The webhook secrets, each taken whole: a comma or a space is part of a secret (splitting on
+ * commas once accepted a delivery signed with the part after the comma). Whitespace-only is unset.
+ */
+function webhookSecrets(env: EnvRecord): { secrets: string[]; warnings: string[] } {
+  const secrets: string[] = [];
+  const warnings: string[] = [];
+  for (const name of ['GITHUB_WEBHOOK_SECRET', 'GITHUB_WEBHOOK_SECRET_PREVIOUS']) {
+    const value = env[name];
+    if (value === undefined || value.trim() === '') continue;
+    if (name === 'GITHUB_WEBHOOK_SECRET_PREVIOUS' && secrets.length === 0) {
+      throw new ConfigError(name, 'is set but GITHUB_WEBHOOK_SECRET is not; set the new secret there');
+    }
+    if (value.length < MIN_SECRET_LENGTH) {
+      warnings.push(`${name} is weak: ${value.length} characters, use at least ${MIN_SECRET_LENGTH} random ones`);
+    }
+    if (value !== value.trim()) warnings.push(`${name} starts or ends with whitespace, which is part of the secret`);
+    secrets.push(value);
+  }
+  return { secrets, warnings };
+}
+
 /** Parses and validates the environment; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: EnvRecord): Config {
-  const secrets = (env.GITHUB_WEBHOOK_SECRET ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const { secrets, warnings } = webhookSecrets(env);
   const supabaseUrl = url(env, 'VITE_SUPABASE_URL', ['http:', 'https:']) ?? url(env, 'SUPABASE_URL', ['http:', 'https:']);
   const drainUrl =
     url(env, 'PROCESS_WEBHOOK_URL', ['http:', 'https:']) ??
@@ -121,8 +160,14 @@ export function loadConfig(env: EnvRecord): Config {
       `must cover DRAIN_JOB_TIMEOUT_MS (${jobTimeoutMs} ms) plus ${leaseSeconds * 1000 - usableLeaseMs(leaseSeconds)} ms to complete the round`,
     );
   }
+  const completedDays = integer(env, 'RETENTION_DAYS', 14, MIN_RETENTION_DAYS, 3_650);
+  const failedDays = integer(env, 'FAILED_RETENTION_DAYS', Math.max(30, completedDays), MIN_RETENTION_DAYS, 3_650);
+  if (failedDays < completedDays) {
+    throw new ConfigError('FAILED_RETENTION_DAYS', `must be at least RETENTION_DAYS (${completedDays}): dead letters are kept longer`);
+  }
   return {
     githubWebhookSecrets: secrets,
+    warnings,
     workspaceThreshold: integer(env, 'WORKSPACE_THRESHOLD', 10, 0, 1_000_000),
     quickEvents: quickEvents(env),
     maxBodyBytes: integer(env, 'WEBHOOK_MAX_BODY_BYTES', 6 * 1024 * 1024, 1, 64 * 1024 * 1024),
@@ -148,6 +193,10 @@ export function loadConfig(env: EnvRecord): Config {
       retryMaxDelaySeconds: integer(env, 'RETRY_MAX_DELAY_SECONDS', 3_600, 0, 604_800),
       circuitFailureThreshold: integer(env, 'CIRCUIT_FAILURE_THRESHOLD', 5, 1, 1_000),
       circuitCooldownSeconds: integer(env, 'CIRCUIT_COOLDOWN_SECONDS', 30, 1, 86_400),
+      idleMs: integer(env, 'DRAIN_IDLE_MS', 1_000, 0, 60_000),
+      waitSeconds: integer(env, 'DRAIN_WAIT_SECONDS', 10, 0, 600),
+      kickHoldSeconds: integer(env, 'DRAIN_KICK_HOLD_SECONDS', 10, 1, 600),
+      retention: { completedDays, failedDays },
     },
   };
 }

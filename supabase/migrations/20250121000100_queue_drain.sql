@@ -195,6 +195,9 @@ as $$
 $$;
 
 -- What a drain leaves behind: jobs ready now, and jobs waiting for a later run time.
+-- (Dropped first: a later migration gives it another result type, and these files must stay
+-- safe to run again.)
+drop function if exists public.count_pending_webhook_jobs();
 create or replace function public.count_pending_webhook_jobs()
 returns table (ready bigint, scheduled bigint, processing bigint)
 language sql

@@ -80,9 +80,12 @@ describe.skipIf(!onPostgres)('benchmarks at tiny sizes', () => {
     expect(size!.ratio.p50).toBeGreaterThan(0);
     expect(r.steady).toMatchObject({ rate: 20, sent: 20, ok: 20, errors: 0 });
     expectSummary(r.steady!.latency, 20);
-    // Every delivery answered is recorded once; every queued one kicked the drain.
+    // Every delivery answered is recorded once; the burst of queued ones kicked the drain once
+    // (the stand-in drain never frees the marker, so later kicks wait for it to expire).
     expect(r.recorded.deliveries).toBe(r.recorded.answered);
-    expect(r.kicks).toBe(r.recorded.queuedJobs);
+    expect(r.recorded.queuedJobs).toBeGreaterThan(1);
+    expect(r.kicks).toBeGreaterThanOrEqual(1);
+    expect(r.kicks).toBeLessThan(r.recorded.queuedJobs);
     for (const step of Object.values(r.breakdown)) expect(finite(step)).toBe(true);
   }, 90_000);
 

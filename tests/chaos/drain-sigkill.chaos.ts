@@ -11,8 +11,9 @@ import { auditSummary, installJobAudit, pendingJobs } from '../helpers/chaos-db.
 import { buildDelivery, type ChaosRepo } from '../helpers/chaos-deliveries.ts';
 import { recordFigures, requireDatabaseUrl } from '../helpers/chaos-env.ts';
 import { checkEvents, expectedEvents } from '../helpers/chaos-expect.ts';
-import { startInngestStandIn, type InngestStandIn } from '../helpers/chaos-inngest.ts';
-import { CHAOS_SECRET, eventually, runCli, spawnCli, stackEnv, tempDataDir } from '../helpers/chaos-stack.ts';
+import { startInngestStandIn, type InngestStandIn } from '../helpers/inngest-standin.ts';
+import { CHAOS_SECRET, stackEnv, tempDataDir } from '../helpers/chaos-stack.ts';
+import { eventually, runCli, spawnCli } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 
 requireDatabaseUrl();
@@ -130,7 +131,7 @@ describe('a drain killed with SIGKILL mid-batch', () => {
       200,
     );
     const leaseExpiredAfterMs = Date.now() - killedAt;
-    const b = await runCli(['drain', '--json'], env);
+    const b = await runCli(['drain', '--json'], env, 120_000);
     expect(b.code, b.stderr).toBe(0);
     const summaryB = JSON.parse(b.stdout.trim().split('\n').pop() ?? '{}') as Record<string, number>;
 

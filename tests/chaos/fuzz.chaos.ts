@@ -13,11 +13,13 @@ import { seedRepository } from '../../src/node/seed.ts';
 import { loadConfig } from '../../src/shared/config.ts';
 import { createRecordingSender } from '../../src/shared/inngest/sender.ts';
 import { receiveWebhook, type ReceiveDeps } from '../../src/shared/receive/receive.ts';
-import { buildDelivery, post, sign, type ChaosRepo } from '../helpers/chaos-deliveries.ts';
+import { buildDelivery, post, type ChaosRepo } from '../helpers/chaos-deliveries.ts';
+import { signatureOf } from '../helpers/sign.ts';
 import { histogram, recordFigures, requireDatabaseUrl, scaled } from '../helpers/chaos-env.ts';
 import { FUZZ_MAX_BODY_BYTES, fuzzCaseArbitrary, judge, materialize, type FuzzCase, type MaterializedCase } from '../helpers/chaos-fuzz.ts';
-import { startInngestStandIn, type InngestStandIn } from '../helpers/chaos-inngest.ts';
-import { CHAOS_SECRET, HYBRID_PATH, stackEnv, startChaosStack, SYNC_PATH, tempDataDir, type ChaosStack } from '../helpers/chaos-stack.ts';
+import { startInngestStandIn, type InngestStandIn } from '../helpers/inngest-standin.ts';
+import { CHAOS_SECRET, stackEnv, tempDataDir } from '../helpers/chaos-stack.ts';
+import { HYBRID_PATH, startStack, SYNC_PATH, type RunningStack } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 
 requireDatabaseUrl();
@@ -81,7 +83,7 @@ function parseJson(text: string): Record<string, unknown> | null {
 describe('fuzzing the receiver', () => {
   let t: TestDatabase;
   let inngest: InngestStandIn;
-  let stack: ChaosStack | undefined;
+  let stack: RunningStack | undefined;
   const data = tempDataDir('fuzz');
   const repos: ChaosRepo[] = [];
   const figures: Record<string, unknown> = {};
@@ -174,9 +176,9 @@ describe('fuzzing the receiver', () => {
   });
 
   it(`${HTTP_CASES} hostile requests over HTTP against the running stack: it stays up and answers every one`, async () => {
-    stack = await startChaosStack(
+    stack = await startStack(
       stackEnv({ databaseUrl: t.url as string, inngestUrl: inngest.url, dataDir: data.dir, extra: { WEBHOOK_MAX_BODY_BYTES: String(FUZZ_MAX_BODY_BYTES) } }),
-      { drainIntervalSeconds: 5 },
+      { drainIntervalSeconds: 5, keepOutput: false },
     );
     const running = stack;
     const cases = fc.sample(fuzzCaseArbitrary(), { seed: SEED_HTTP, numRuns: HTTP_CASES });
@@ -250,7 +252,7 @@ describe('fuzzing the receiver', () => {
       accepted: tally.accepted.size,
       unstorableInputs: tally.unstorable,
       stackAlive: running.alive(),
-      unhandledErrorsLogged: running.logs.counts['unhandled error'] ?? 0,
+      unhandledErrorsLogged: running.log.counts['unhandled error'] ?? 0,
       traceRequests: tracesAnswered.length,
       failures: failures.slice(0, 10),
     };
@@ -282,7 +284,7 @@ describe('fuzzing the receiver', () => {
     const config = loadConfig({ GITHUB_WEBHOOK_SECRET: CHAOS_SECRET });
     const request = new Request(`http://localhost${HYBRID_PATH}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-github-event': event, 'x-github-delivery': delivery, 'x-hub-signature-256': sign(body) },
+      headers: { 'content-type': 'application/json', 'x-github-event': event, 'x-github-delivery': delivery, 'x-hub-signature-256': signatureOf(body, CHAOS_SECRET) },
       body,
     });
     const response = await receiveWebhook(request, { config, mode: 'hybrid', db: t.db, sender: createRecordingSender() });

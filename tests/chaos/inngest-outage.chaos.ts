@@ -7,8 +7,9 @@ import { auditSummary, deliveryRows, installJobAudit, pendingJobs } from '../hel
 import { buildDelivery, post, runBounded, type Answer, type ChaosRepo, type DeliverySpec } from '../helpers/chaos-deliveries.ts';
 import { histogram, recordFigures, requireDatabaseUrl, rng, scaled, sleep } from '../helpers/chaos-env.ts';
 import { checkEvents, expectedEvents } from '../helpers/chaos-expect.ts';
-import { startInngestStandIn, type InngestStandIn } from '../helpers/chaos-inngest.ts';
-import { eventually, stackEnv, startChaosStack, tempDataDir, type ChaosStack } from '../helpers/chaos-stack.ts';
+import { startInngestStandIn, type InngestStandIn } from '../helpers/inngest-standin.ts';
+import { stackEnv, tempDataDir } from '../helpers/chaos-stack.ts';
+import { eventually, startStack, type RunningStack } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 
 requireDatabaseUrl();
@@ -23,7 +24,7 @@ const OPEN_WINDOW_MS = 10_000;
 describe('Inngest down (HTTP 500) for a window', () => {
   let t: TestDatabase;
   let inngest: InngestStandIn;
-  let stack: ChaosStack | undefined;
+  let stack: RunningStack | undefined;
   const data = tempDataDir('outage');
   const repos: ChaosRepo[] = [];
 
@@ -36,7 +37,7 @@ describe('Inngest down (HTTP 500) for a window', () => {
       repos.push({ ...repo, workspaces: count, workspaceIds: seeded.workspaceIds });
     }
     inngest = await startInngestStandIn({ failWith: 500 });
-    stack = await startChaosStack(
+    stack = await startStack(
       stackEnv({
         databaseUrl: t.url as string,
         inngestUrl: inngest.url,
@@ -49,7 +50,7 @@ describe('Inngest down (HTTP 500) for a window', () => {
           RETRY_MAX_DELAY_SECONDS: '2',
         },
       }),
-      { drainIntervalSeconds: 1 },
+      { drainIntervalSeconds: 1, keepOutput: false },
     );
   });
 
@@ -61,7 +62,7 @@ describe('Inngest down (HTTP 500) for a window', () => {
   });
 
   it('opens the circuit, dead-letters nothing, and completes everything after recovery', async () => {
-    const running = stack as ChaosStack;
+    const running = stack as RunningStack;
     const random = rng(0x1e6e57);
     const events = ['pull_request', 'push', 'repository'];
     const specs: DeliverySpec[] = Array.from({ length: DELIVERIES }, (_, i) => ({
@@ -173,7 +174,7 @@ describe('Inngest down (HTTP 500) for a window', () => {
       deadLettered: audit.statusCounts.failed ?? 0,
       maxRetryCount: Number(retries?.max_retry ?? 0),
       jobsThatSpentARetry: Number(retries?.retried ?? 0),
-      stackJobOutcomes: running.logs.jobOutcomes,
+      stackJobOutcomes: running.log.jobOutcomes,
       recoverySeconds: Math.round(recoveryMs / 100) / 10,
       completedAfterRecovery: audit.statusCounts.completed ?? 0,
       completedTwice: audit.jobsCompletedTwice.length,

@@ -17,16 +17,9 @@ import {
 } from '../helpers/chaos-deliveries.ts';
 import { histogram, pick, recordFigures, requireDatabaseUrl, rng, scaled, sleep } from '../helpers/chaos-env.ts';
 import { checkEvents, expectedEvents } from '../helpers/chaos-expect.ts';
-import { startInngestStandIn, type InngestStandIn } from '../helpers/chaos-inngest.ts';
-import {
-  eventually,
-  stackEnv,
-  startChaosStack,
-  startDrainWorker,
-  tempDataDir,
-  type ChaosStack,
-  type DrainWorker,
-} from '../helpers/chaos-stack.ts';
+import { startInngestStandIn, type InngestStandIn } from '../helpers/inngest-standin.ts';
+import { stackEnv, startDrainWorker, tempDataDir, type DrainWorker } from '../helpers/chaos-stack.ts';
+import { eventually, startStack, type RunningStack } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 
 requireDatabaseUrl();
@@ -51,7 +44,7 @@ const MIX: [string, number][] = [
 describe(`reliability under load: ${TOTAL} deliveries, ${DUPLICATES} duplicates, ${DRAIN_WORKERS + 1} drains`, () => {
   let t: TestDatabase;
   let inngest: InngestStandIn;
-  let stack: ChaosStack | undefined;
+  let stack: RunningStack | undefined;
   const workers: DrainWorker[] = [];
   const data = tempDataDir('load');
   const repos: ChaosRepo[] = [];
@@ -72,7 +65,7 @@ describe(`reliability under load: ${TOTAL} deliveries, ${DUPLICATES} duplicates,
     repos.push({ fullName: 'chaos-load/untracked', githubId: 919_999, workspaces: 0, workspaceIds: [] });
     inngest = await startInngestStandIn();
     const env = stackEnv({ databaseUrl: t.url as string, inngestUrl: inngest.url, dataDir: data.dir });
-    stack = await startChaosStack(env, { drainIntervalSeconds: 1 });
+    stack = await startStack(env, { drainIntervalSeconds: 1, keepOutput: false });
     for (let i = 0; i < DRAIN_WORKERS; i += 1) workers.push(startDrainWorker(env, `worker-${i + 1}`));
   });
 
@@ -85,7 +78,7 @@ describe(`reliability under load: ${TOTAL} deliveries, ${DUPLICATES} duplicates,
   });
 
   it('every delivery ends exactly once: one completed job or one inline/no_workspace/ignored record', async () => {
-    const running = stack as ChaosStack;
+    const running = stack as RunningStack;
     const random = rng(0xc4a05);
     // Which slots are redeliveries of an earlier GUID (never among the first ones).
     const firstDuplicateSlot = Math.min(100, Math.floor(TOTAL / 10));
@@ -216,7 +209,7 @@ describe(`reliability under load: ${TOTAL} deliveries, ${DUPLICATES} duplicates,
     expect(audit.statusCounts, 'every job completed').toEqual({ completed: audit.jobs });
     expect(audit.jobsCompletedTwice, 'no job completed twice').toEqual([]);
     expect(audit.completions).toBe(audit.jobs);
-    const stackCompletedLines = [...running.logs.completedJobLines.values()];
+    const stackCompletedLines = [...running.log.completedJobLines.values()];
     expect(stackCompletedLines.filter((n) => n > 1).length, "no 'job … completed' log line twice for a job").toBe(0);
 
     // 4. Inngest: everything expected arrived, nothing else, no id with two contents.
@@ -227,7 +220,7 @@ describe(`reliability under load: ${TOTAL} deliveries, ${DUPLICATES} duplicates,
     expect(events.wrongDeliveryIds, 'every (coalesced) event lists exactly its job\'s deliveries').toEqual([]);
 
     // 5. Nothing left queued or processing (checked above), and no unhandled error in the stack.
-    expect(running.logs.notable.filter((e) => e.msg === 'unhandled error')).toEqual([]);
+    expect(running.log.notable.filter((e) => e.msg === 'unhandled error')).toEqual([]);
 
     const routeCounts = histogram(rows.map((r) => r.route));
     const [coalesce] = await t.query(
@@ -260,7 +253,7 @@ describe(`reliability under load: ${TOTAL} deliveries, ${DUPLICATES} duplicates,
         maxDrainKindsAtOnce: samples.maxOwnerKinds,
         completionsByDrain: audit.completionsByWorker,
         cliWorkerTotals: workerTotals,
-        stackJobOutcomes: running.logs.jobOutcomes,
+        stackJobOutcomes: running.log.jobOutcomes,
         drainTailSeconds: Math.round(drainTailSeconds),
       },
       queue: { maxQueued: samples.maxQueued, maxProcessing: samples.maxProcessing },

@@ -25,9 +25,10 @@ import {
 import { histogram, percentile, recordFigures, requireDatabaseUrl, rng, scaled, SCALE, sleep } from '../helpers/chaos-env.ts';
 import { checkEvents, expectedEvents } from '../helpers/chaos-expect.ts';
 import { startChaosFakeGitHub, type ChaosFakeGitHub } from '../helpers/chaos-fake-github.ts';
-import { startInngestStandIn, type InngestStandIn } from '../helpers/chaos-inngest.ts';
+import { startInngestStandIn, type InngestStandIn } from '../helpers/inngest-standin.ts';
 import { startPgProxy, type PgProxy } from '../helpers/chaos-pg-proxy.ts';
-import { childEnv, eventually, runCli, stackEnv, startChaosStack, tempDataDir, type ChaosStack } from '../helpers/chaos-stack.ts';
+import { stackEnv, tempDataDir } from '../helpers/chaos-stack.ts';
+import { cliEnv as childEnv, eventually, runCli, startStack, type RunningStack } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 
 const BASE_URL = requireDatabaseUrl();
@@ -53,7 +54,7 @@ describe('PostgreSQL unreachable during receive', () => {
   let inngest: InngestStandIn;
   let proxy: PgProxy;
   let github: ChaosFakeGitHub;
-  let stack: ChaosStack | undefined;
+  let stack: RunningStack | undefined;
   const data = tempDataDir('pgcut');
   const repos: ChaosRepo[] = [];
   const sent = new Map<string, ReturnType<typeof buildDelivery>>();
@@ -69,14 +70,14 @@ describe('PostgreSQL unreachable during receive', () => {
     inngest = await startInngestStandIn();
     const target = new URL(BASE_URL);
     proxy = await startPgProxy({ host: target.hostname, port: Number(target.port || 5432) });
-    stack = await startChaosStack(
+    stack = await startStack(
       stackEnv({
         databaseUrl: proxy.urlFor(t.url as string),
         inngestUrl: inngest.url,
         dataDir: data.dir,
         extra: { JOB_LEASE_SECONDS: '5', DRAIN_JOB_TIMEOUT_MS: '4000', RETRY_BASE_DELAY_SECONDS: '1', RETRY_MAX_DELAY_SECONDS: '2' },
       }),
-      { drainIntervalSeconds: 1 },
+      { drainIntervalSeconds: 1, keepOutput: false },
     );
     github = await startChaosFakeGitHub({
       hookPath: HOOK,
@@ -98,7 +99,7 @@ describe('PostgreSQL unreachable during receive', () => {
   });
 
   it('accepts nothing while cut, writes nothing partial, and redeliver/replay recover every delivery exactly once', async () => {
-    const running = stack as ChaosStack;
+    const running = stack as RunningStack;
     const random = rng(0x9c07);
     const events = ['pull_request', 'push', 'repository', 'issues', 'ping', 'star'];
     const newSpec = (i: number): DeliverySpec => ({
@@ -188,14 +189,14 @@ describe('PostgreSQL unreachable during receive', () => {
     // replay cannot bring back what was never recorded (it says so and points at redeliver) ...
     const neverRecorded = (await t.query(`select unnest($1::text[]) as guid except select delivery_id from public.webhook_deliveries`, [failedFirstTime]))
       .map((r) => String(r.guid));
-    const replayOne = await runCli(['replay', '--delivery', neverRecorded[0] ?? 'none'], cliEnv);
+    const replayOne = await runCli(['replay', '--delivery', neverRecorded[0] ?? 'none'], cliEnv, 120_000);
     expect(replayOne.code).toBe(1);
     expect(replayOne.stderr).toMatch(/never recorded/);
     // ... redeliver does: GitHub lists these deliveries as failed and re-sends them, same GUIDs.
     // Run like an operator would: again while anything is still listed as failed (at most 3 times).
     const redeliverRuns: { code: number | null; line: string }[] = [];
     for (let round = 0; round < 3; round += 1) {
-      const redeliver = await runCli(['redeliver', '--since', '1h', '--repo', 'acme/x', '--hook-id', '1'], cliEnv);
+      const redeliver = await runCli(['redeliver', '--since', '1h', '--repo', 'acme/x', '--hook-id', '1'], cliEnv, 120_000);
       redeliverRuns.push({ code: redeliver.code, line: redeliver.stdout.trim().split('\n')[0] ?? '' });
       expect(redeliver.code, redeliver.stderr).toBe(0);
       if (/; 0 to redeliver/.test(redeliver.stdout)) break;
@@ -204,7 +205,7 @@ describe('PostgreSQL unreachable during receive', () => {
     // Jobs whose drain lost the database mid-job come back after their lease; dead letters (if
     // any retries ran out while the database was gone) are put back by replay --failed.
     await sleep(6_000);
-    const replayFailed = await runCli(['replay', '--failed', '--since', '1h'], cliEnv);
+    const replayFailed = await runCli(['replay', '--failed', '--since', '1h'], cliEnv, 120_000);
     expect(replayFailed.code, replayFailed.stderr).toBe(0);
     await eventually(
       async () => {
@@ -280,7 +281,7 @@ describe('PostgreSQL unreachable during receive', () => {
       leaseReclaims: audit.leaseReclaims,
       completions: audit.completions,
       completedTwice: audit.jobsCompletedTwice.length,
-      stackLog: { databaseUnavailable: running.logs.counts['database unavailable'] ?? 0, drainUnavailable: running.logs.counts['drain: database unavailable'] ?? 0 },
+      stackLog: { databaseUnavailable: running.log.counts['database unavailable'] ?? 0, drainUnavailable: running.log.counts['drain: database unavailable'] ?? 0 },
       inngest: { expectedEvents: check.expected, acceptedDistinctIds: check.accepted, idsResentWithIdenticalContent: check.resentIdentical, idsResentWithDifferentContent: check.conflicts },
     };
     recordFigures('postgresCut', figures);

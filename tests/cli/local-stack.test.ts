@@ -65,12 +65,12 @@ function localStackFlow(kind: 'pglite' | 'postgres') {
     dataDir = mkdtempSync(join(tmpdir(), `wr-cli-${kind}-`));
     if (kind === 'postgres') t = await createTestDatabase();
     env = cliEnv({ WEBHOOK_ROUTER_DATA_DIR: dataDir, ...(t?.url ? { DATABASE_URL: t.url } : {}) });
-    stack = await startStack(env, dataDir, { args: ['--drain-interval', '1'] });
+    stack = await startStack(env, { drainIntervalSeconds: 1 });
   });
 
   afterAll(async () => {
-    await stack?.kill();
-    await restarted?.kill();
+    await stack?.stop(5_000);
+    await restarted?.stop(5_000);
     await t?.close();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
@@ -82,12 +82,14 @@ function localStackFlow(kind: 'pglite' | 'postgres') {
     expect(banner).toContain(`http://127.0.0.1:${s.port}${SYNC_PATH}`);
     expect(banner).toContain(`http://127.0.0.1:${s.port}${DRAIN_PATH}`);
     expect(banner).toContain(kind === 'pglite' ? 'PGlite' : 'PostgreSQL');
-    // A fresh PGlite gets every migration; the Postgres test database is a migrated clone, which
-    // the Supabase CLI finds up to date.
+    // A fresh PGlite gets every migration; the Postgres test database is a clone the Supabase CLI
+    // migrated, whose history the stack's migrator adopts instead of running the files again.
     const migrations = readdirSync(join(import.meta.dirname, '../../supabase/migrations')).filter((f) => f.endsWith('.sql')).sort();
     if (kind === 'pglite') expect(banner).toContain(`(applied ${migrations.join(', ')})`);
     expect(banner).toMatch(
-      kind === 'pglite' ? /PGlite \(embedded\) in \S+ \(applied / : /PostgreSQL postgres:\/\/\S+ \(database is up to date\)/,
+      kind === 'pglite'
+        ? /PGlite \(embedded\) in \S+ \(applied /
+        : /PostgreSQL postgres:\/\/\S+ \(recorded \d+ migrations the Supabase CLI had applied; database is up to date\)/,
     );
     expect(s.stack.database).toBe(kind);
     const secret = /generated for development: ([0-9a-f]+)/.exec(banner)?.[1];
@@ -159,7 +161,7 @@ function localStackFlow(kind: 'pglite' | 'postgres') {
     expect(stats.repositories).toEqual([expect.objectContaining({ repository: 'acme/widgets', deliveries: 2, queued: 2, max_workspaces: 12 })]);
 
     // One JSON line per delivery and per job in the stack's log.
-    const logs = s.logs();
+    const logs = s.log.entries;
     for (const [ids, event] of [
       [pushed, 'push'],
       [changed, 'repository'],
@@ -184,7 +186,7 @@ function localStackFlow(kind: 'pglite' | 'postgres') {
     expect(sent(ping).status).toBe(200);
     expect(issues.code, issues.stderr).toBe(0);
     expect(sent(issues)).toMatchObject({ status: 202, body: { route: 'queued', workspaces: 12 } });
-    const logs = (stack as RunningStack).logs();
+    const logs = (stack as RunningStack).log.entries;
     expect(logs.find((l) => l.msg === 'delivery' && l.delivery === sent(ping).delivery)).toMatchObject({ event: 'ping', status: 200 });
   });
 
@@ -199,7 +201,7 @@ function localStackFlow(kind: 'pglite' | 'postgres') {
     const inline = (await events(s)).slice(before).filter((e) => e.id.includes(answer.delivery));
     expect(inline).toHaveLength(12);
     expect(inline.every((e) => e.name === METRICS_AGGREGATE_EVENT)).toBe(true);
-    expect(s.logs().find((l) => l.msg === 'delivery' && l.delivery === answer.delivery)).toMatchObject({ status: 200, route: 'inline' });
+    expect(s.log.entries.find((l) => l.msg === 'delivery' && l.delivery === answer.delivery)).toMatchObject({ status: 200, route: 'inline' });
   });
 
   it.skipIf(!enabled)('stops on SIGTERM (exit 0, stack.json removed); a restart on the same data dir keeps the jobs', async () => {
@@ -207,7 +209,7 @@ function localStackFlow(kind: 'pglite' | 'postgres') {
     expect(exit).toEqual({ code: 0, signal: null });
     expect(readStack(dataDir)).toBeNull();
 
-    restarted = await startStack(env, dataDir);
+    restarted = await startStack(env);
     expect(restarted.stdout()).toContain(kind === 'pglite' ? 'database is up to date' : 'PostgreSQL');
     const result = await cli('stats', '--json');
     expect(result.code, result.stderr).toBe(0);
@@ -259,4 +261,34 @@ describe('local stack on PGlite (no DATABASE_URL)', () => {
 describe('local stack on real Postgres', () => {
   reportSkip('local stack on real Postgres', 'needs a Postgres server the stack can connect to (set DATABASE_URL to run it)');
   localStackFlow('postgres');
+});
+
+describe('npm start, the README\'s Quick start command', () => {
+  it('serves the stack; SIGTERM to npm stops it cleanly (exit 0, stack.json removed, no process left)', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'wr-cli-npm-start-'));
+    const env = cliEnv({ WEBHOOK_ROUTER_DATA_DIR: dataDir });
+    const stack = await startStack(env, { npmStart: true });
+    const stackPid = stack.stack.pid;
+    try {
+      expect(stack.stdout()).toContain('webhook-router local stack');
+      expect(stack.stdout()).toContain(`http://127.0.0.1:${stack.port}${HYBRID_PATH}`);
+      const ping = await runCli(['send', 'ping'], env);
+      expect(ping.code, ping.stderr).toBe(0);
+      expect(sent(ping).status).toBe(200);
+      // npm runs the stack as its child: the signal must reach it through npm.
+      expect(stackPid).not.toBe(stack.child.pid);
+      expect(await stack.stop()).toEqual({ code: 0, signal: null });
+      expect(readStack(dataDir)).toBeNull();
+      expect(() => process.kill(stackPid, 0)).toThrow();
+      expect(stack.stdout()).toMatch(/"msg":"stopping","signal":"SIGTERM"/);
+    } finally {
+      await stack.stop(5_000);
+      try {
+        process.kill(stackPid, 'SIGKILL'); // left behind if npm died without passing the signal on
+      } catch {
+        // Gone, as it should be.
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 });

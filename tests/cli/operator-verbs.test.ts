@@ -269,6 +269,73 @@ describe('drain', () => {
   });
 });
 
+describe('prune', () => {
+  /** A completed job and its delivery, a dead letter, a duplicate, all received `days` ago. */
+  async function aged(tag: string, days: number): Promise<void> {
+    const [done] = await t.query(
+      `insert into public.background_jobs (type, payload, status, created_at, completed_at)
+       values ('webhook/issues', '{}', 'completed', now() - make_interval(days => $1), now() - make_interval(days => $1)) returning id`,
+      [days],
+    );
+    const [dead] = await t.query(
+      `insert into public.background_jobs (type, payload, status, created_at, failed_at)
+       values ('webhook/issues', '{}', 'failed', now() - make_interval(days => $1), now() - make_interval(days => $1)) returning id`,
+      [days],
+    );
+    await t.query(
+      `insert into public.webhook_deliveries (delivery_id, event, route, status_code, job_id, received_at) values
+         ($1 || '-done', 'issues', 'queued', 202, $2, now() - make_interval(days => $3)),
+         ($1 || '-dead', 'issues', 'queued', 202, $4, now() - make_interval(days => $3)),
+         ($1 || '-inline', 'repository', 'inline', 200, null, now() - make_interval(days => $3))`,
+      [tag, done?.id, days, dead?.id],
+    );
+    await t.query(
+      `insert into public.webhook_delivery_duplicates (delivery_id, duplicate_of, reason, received_at)
+       values ($1 || '-copy', $1 || '-done', 'body', now() - make_interval(days => $2))`,
+      [tag, days],
+    );
+  }
+  const remaining = async () =>
+    (await t.query(`select delivery_id from public.webhook_deliveries where delivery_id like 'prune-%' order by 1`, [])).map((r) => r.delivery_id);
+
+  beforeEach(async () => {
+    await resetQueue(t.query);
+    await t.query(`delete from public.webhook_delivery_duplicates`, []);
+    await aged('prune-2d', 2);
+    await aged('prune-20d', 20);
+    await aged('prune-40d', 40);
+  });
+
+  it('--dry-run --json counts what retention no longer keeps and deletes nothing', async () => {
+    const result = await cli(['prune', '--dry-run', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    // Completed (14 d): the 20 d and 40 d ones; dead letters (30 d): the 40 d one, and its delivery with it.
+    expect(JSON.parse(result.stdout)).toMatchObject({ dryRun: true, completed_jobs: 2, failed_jobs: 1, deliveries: 5, duplicates: 2 });
+    expect(await remaining()).toHaveLength(9);
+  });
+
+  it('deletes them, keeps a younger dead letter\'s delivery, and leaves GitHub\'s redelivery window alone', async () => {
+    const result = await cli(['prune']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^deleted: 2 completed jobs, 1 failed jobs, 5 deliveries, 2 duplicates\n/);
+    expect(await remaining()).toEqual(['prune-20d-dead', 'prune-2d-dead', 'prune-2d-done', 'prune-2d-inline']);
+    const [copies] = await t.query(`select count(*)::int as n from public.webhook_delivery_duplicates`, []);
+    expect(copies?.n).toBe(1);
+    // Nothing left to do.
+    expect(JSON.parse((await cli(['prune', '--json'])).stdout)).toMatchObject({ completed_jobs: 0, failed_jobs: 0, deliveries: 0, duplicates: 0 });
+  });
+
+  it('honours RETENTION_DAYS and refuses one shorter than the redelivery window', async () => {
+    expect(JSON.parse((await cli(['prune', '--dry-run', '--json'], { RETENTION_DAYS: '30', FAILED_RETENTION_DAYS: '60' })).stdout)).toMatchObject({
+      completed_jobs: 1,
+      failed_jobs: 0,
+    });
+    const refused = await cli(['prune'], { RETENTION_DAYS: '2' });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^error: RETENTION_DAYS: must be between 3 and/);
+  });
+});
+
 describe('redeliver against a local GitHub API', () => {
   let github: FakeGitHub;
   const TOKEN = 'ghp_testtoken123';

@@ -27,6 +27,7 @@ Deno.test('verifySignature throws without secrets', async () => {
 
 const push = {
   ref: 'refs/heads/main',
+  before: '0000000000000000000000000000000000000000',
   after: '6113728f27ae82c7b1a177c8d03f9e96e0adf246',
   commits: [],
   repository: { id: 186853002, full_name: 'Codertocat/Hello-World' },
@@ -46,4 +47,10 @@ Deno.test('parseDelivery: form-encoded body', () => {
   const result = parseDelivery(headers('application/x-www-form-urlencoded'), body);
   assertEquals(result.ok && result.delivery.event, 'push', 'form');
   assertEquals(parseDelivery(headers('application/x-www-form-urlencoded'), 'x=1').ok, false, 'form without payload');
+});
+
+Deno.test('parseDelivery: a payload relabelled as another event is refused', () => {
+  const relabelled = new Headers({ 'x-github-event': 'repository', 'x-github-delivery': 'd-2', 'content-type': 'application/json' });
+  const result = parseDelivery(relabelled, JSON.stringify({ ...push, action: 'created' }));
+  assertEquals(result.ok ? null : result.reason, 'repository payload: the payload has "commits", which belongs to push events, not repository.', 'relabel');
 });

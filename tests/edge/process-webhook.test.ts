@@ -1,7 +1,6 @@
 // The real process-webhook Edge Function, started under Deno as a child process, against a
 // per-file Postgres database and a local Inngest stand-in.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedRepository } from '../../src/node/seed.ts';
@@ -9,51 +8,25 @@ import { eventId, METRICS_AGGREGATE_EVENT, REPOSITORY_CHANGED_EVENT } from '../.
 import { newDeliveryId, payloadFor, signedRequest } from '../helpers/deliveries.ts';
 import { harness } from '../helpers/receive-harness.ts';
 import { cliEnv } from '../helpers/cli.ts';
-import { freePort, listenLocal } from '../helpers/net.ts';
+import { DENO, serveFunction, type ServedFunction } from '../helpers/edge-function.ts';
+import { startInngestStandIn, type InngestStandIn } from '../helpers/inngest-standin.ts';
+import { freePort } from '../helpers/net.ts';
 import { createTestDatabase, onPostgres, reportSkip, type TestDatabase } from '../helpers/test-db.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const DENO = 'node_modules/.bin/deno';
 const DENO_ARGS = [
   'run',
   '--allow-net',
   '--allow-env',
   '--allow-read',
   '--config',
-  'supabase/functions/process-webhook/deno.json',
+  // The installed node_modules, not the registry; tests/deploy/upload.test.ts runs the uploaded config.
+  'tests/deno/deno.json',
   'supabase/functions/process-webhook/index.ts',
 ];
 const SECRET = 'edge-test-drain-secret';
 const EVENT_KEY = 'test-key';
 const START_TIMEOUT_MS = 20_000;
-
-/** Only what Deno needs from the parent: nothing else (INNGEST_*, DATABASE_URL) may leak in. */
-
-
-type StandInRequest = { method: string; path: string; contentType: string | undefined; body: unknown };
-
-/** A local Inngest: records every request and accepts it the way the SDK requires. */
-async function startInngestStandIn(): Promise<{ server: Server; url: string; received: StandInRequest[] }> {
-  const received: StandInRequest[] = [];
-  const server = createServer((req: IncomingMessage, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      let body: unknown = text;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        // Recorded as text.
-      }
-      received.push({ method: req.method ?? '', path: req.url ?? '', contentType: req.headers['content-type'], body });
-      const ids = Array.isArray(body) ? body.map((_, i) => `stand-in-${received.length}-${i}`) : [];
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ ids, status: 200 }));
-    });
-  });
-  return { server, url: await listenLocal(server), received };
-}
 
 type Exit = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string };
 
@@ -105,10 +78,8 @@ describe('process-webhook under Deno (real Postgres)', () => {
   reportSkip('Edge Function under Deno', 'the Deno process connects over TCP; PGlite is in-process (set DATABASE_URL to run it)');
 
   let t: TestDatabase;
-  let inngest: Awaited<ReturnType<typeof startInngestStandIn>>;
-  let child: ChildProcess | undefined;
-  let childExit: Promise<void> | undefined;
-  let output = '';
+  let inngest: InngestStandIn;
+  let served: ServedFunction | undefined;
   let base = '';
   let repoSeq = 0;
 
@@ -139,49 +110,25 @@ describe('process-webhook under Deno (real Postgres)', () => {
     if (!onPostgres) return;
     t = await createTestDatabase();
     inngest = await startInngestStandIn();
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}/`;
-    const proc = spawn(DENO, DENO_ARGS, {
+    served = await serveFunction({
+      args: DENO_ARGS,
       cwd: ROOT,
       env: {
         ...cliEnv(),
         DATABASE_URL: t.url as string,
         PROCESS_WEBHOOK_SECRET: SECRET,
-        PROCESS_WEBHOOK_PORT: String(port),
         INNGEST_EVENT_KEY: EVENT_KEY,
         INNGEST_BASE_URL: inngest.url,
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      port: await freePort(),
+      startTimeoutMs: START_TIMEOUT_MS,
     });
-    child = proc;
-    let exited = false;
-    childExit = new Promise((resolve) => proc.once('close', () => ((exited = true), resolve())));
-    proc.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-    proc.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-
-    // Deno's first start may type-check and compile; poll until the port answers.
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    for (;;) {
-      if (exited) throw new Error(`the Edge Function exited during start:\n${output}`);
-      try {
-        const response = await fetch(base, { method: 'GET', signal: AbortSignal.timeout(1_000) });
-        await response.body?.cancel();
-        break;
-      } catch {
-        if (Date.now() > deadline) throw new Error(`the Edge Function did not answer within ${START_TIMEOUT_MS} ms:\n${output}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+    base = served.base;
   });
 
   afterAll(async () => {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child?.kill('SIGKILL'), 5_000);
-      await childExit;
-      clearTimeout(killer);
-    }
-    if (inngest) await new Promise<void>((resolve) => inngest.server.close(() => resolve()));
+    await served?.stop();
+    await inngest?.close();
     await t?.close();
   });
 
@@ -227,7 +174,7 @@ describe('process-webhook under Deno (real Postgres)', () => {
   });
 
   it.skipIf(!onPostgres)('drains queued jobs by id and then all: events reach Inngest, caches go stale', async () => {
-    inngest.received.length = 0;
+    inngest.reset();
     const repo = await repoIn(12);
     const h = harness(t.db);
 
@@ -261,14 +208,14 @@ describe('process-webhook under Deno (real Postgres)', () => {
     expect(repoRow?.result).toMatchObject({ workspaces: 12, eventsSent: 12, deliveryIds: [repoDelivery] });
 
     // What the function sent: POST /e/test-key with JSON arrays of events.
-    expect(inngest.received.length).toBeGreaterThan(0);
-    for (const request of inngest.received) {
+    expect(inngest.requests.length).toBeGreaterThan(0);
+    for (const request of inngest.requests) {
       expect(request.method).toBe('POST');
       expect(request.path).toBe(`/e/${EVENT_KEY}`);
       expect(request.contentType).toMatch(/application\/json/);
       expect(Array.isArray(request.body)).toBe(true);
     }
-    const events = inngest.received.flatMap((r) => r.body as { name: string; id: string; data: Record<string, unknown> }[]);
+    const events = inngest.requests.flatMap((r) => r.body as { name: string; id: string; data: Record<string, unknown> }[]);
     const changed = events.filter((e) => e.name === REPOSITORY_CHANGED_EVENT);
     const aggregate = events.filter((e) => e.name === METRICS_AGGREGATE_EVENT);
     expect(changed).toHaveLength(12);
@@ -293,5 +240,48 @@ describe('process-webhook under Deno (real Postgres)', () => {
       [repo.workspaceIds],
     );
     expect(stale.map((r) => r.id).sort()).toEqual([...repo.workspaceIds].sort());
+  });
+
+  it.skipIf(!onPostgres)('with EdgeRuntime.waitUntil, {} answers 202 after its first claim and finishes the job after the answer', async () => {
+    const early = await serveFunction({
+      args: [...DENO_ARGS.slice(0, -1), 'tests/deno/edge-runtime-entry.ts'],
+      cwd: ROOT,
+      env: { ...cliEnv(), DATABASE_URL: t.url as string, PROCESS_WEBHOOK_SECRET: SECRET, INNGEST_EVENT_KEY: EVENT_KEY, INNGEST_BASE_URL: inngest.url },
+      port: await freePort(),
+      startTimeoutMs: START_TIMEOUT_MS,
+    });
+    try {
+      const repo = await repoIn(12);
+      const queued = await harness(t.db).receive(
+        await signedRequest({ event: 'pull_request', payload: payloadFor('pull_request', repo, (p) => p.action === 'opened') }),
+      );
+      const jobId = queued.body.jobId as string;
+      const response = await fetch(early.base, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${SECRET}` },
+        body: '{}',
+      });
+      expect(response.status).toBe(202);
+      expect(await response.json()).toMatchObject({ ok: true, claimed: 1, background: true });
+      const deadline = Date.now() + 10_000;
+      while ((await jobStatus(jobId)) !== 'completed' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(await jobStatus(jobId)).toBe('completed');
+      // The background drain then idles, hands the marker back and logs its summary.
+      while (!early.output().includes('"msg":"drain finished"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(early.output()).toMatch(/"msg":"drain finished".*"completed":1/);
+      // {jobId} keeps its summary answer.
+      const second = await harness(t.db).receive(
+        await signedRequest({ event: 'pull_request', payload: payloadFor('pull_request', repo, (p) => p.action === 'opened') }),
+      );
+      const byId = await fetch(early.base, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${SECRET}` },
+        body: JSON.stringify({ jobId: second.body.jobId }),
+      });
+      expect(byId.status).toBe(200);
+      expect(await byId.json()).toMatchObject({ ok: true, claimed: 1, completed: 1 });
+    } finally {
+      await early.stop();
+    }
   });
 });

@@ -1,12 +1,13 @@
 // Real, signed GitHub deliveries for the reliability suite (@octokit/webhooks-examples payloads with
 // the repository rewritten), what the router should answer to each, and a sender with bounded rate
 // and concurrency.
-import { createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { parseDelivery } from '../../src/shared/github/delivery.ts';
 import { SUPPORTED_EVENTS } from '../../src/shared/github/events.ts';
 import { percentile, sleep } from './chaos-env.ts';
 import { CHAOS_SECRET } from './chaos-stack.ts';
+import { signatureOf } from './sign.ts';
 
 type Definition = { name: string; examples: Record<string, unknown>[] };
 const definitions = createRequire(import.meta.url)('@octokit/webhooks-examples') as Definition[];
@@ -70,8 +71,28 @@ export interface BuiltDelivery {
   headers: Record<string, string>;
 }
 
-export function sign(body: string | Uint8Array, secret = CHAOS_SECRET): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Makes the body this GUID's own, as GitHub's bodies are: a head commit and timestamps derived
+ * from the GUID, so a redelivery (same GUID) repeats the body byte for byte and two deliveries
+ * never share one (the receiver treats a known body as a duplicate whatever its GUID).
+ */
+function uniqueFor(payload: Obj, event: string, guid: string): Obj {
+  const digest = createHash('sha256').update(guid).digest();
+  const sha = digest.subarray(0, 20).toString('hex');
+  const at = new Date(Date.UTC(2026, 0, 1) + (digest.readUInt32BE(20) % 31_536_000) * 1000 + digest.readUInt16BE(24) % 1000);
+  if (isObj(payload.repository)) payload.repository.updated_at = at.toISOString();
+  if (isObj(payload.hook)) payload.hook.updated_at = at.toISOString();
+  if (event === 'push') {
+    payload.after = sha;
+    if (isObj(payload.repository)) payload.repository.pushed_at = at.getTime() / 1000;
+    if (isObj(payload.head_commit)) payload.head_commit.id = sha;
+  }
+  if (event === 'pull_request' && isObj(payload.pull_request) && isObj(payload.pull_request.head)) payload.pull_request.head.sha = sha;
+  if (event === 'issues' && isObj(payload.issue)) payload.issue.updated_at = at.toISOString();
+  return payload;
 }
 
 /** The delivery as GitHub sends it: JSON body, signed, with the usual headers. */
@@ -84,6 +105,7 @@ export function buildDelivery(spec: DeliverySpec, repos: readonly ChaosRepo[]): 
     const { repository: _r, ...rest } = payload;
     payload = rest;
   }
+  payload = uniqueFor(payload, spec.event, spec.guid);
   const body = JSON.stringify(payload);
   return {
     spec,
@@ -95,7 +117,7 @@ export function buildDelivery(spec: DeliverySpec, repos: readonly ChaosRepo[]): 
       'x-github-event': spec.event,
       'x-github-delivery': spec.guid,
       'x-github-hook-id': '1',
-      'x-hub-signature-256': sign(body),
+      'x-hub-signature-256': signatureOf(body, CHAOS_SECRET),
     },
   };
 }

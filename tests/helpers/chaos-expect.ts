@@ -4,7 +4,7 @@
 import type { QueryFn } from '../../src/shared/db/sql.ts';
 import { eventId, METRICS_AGGREGATE_EVENT, REPOSITORY_CHANGED_EVENT } from '../../src/shared/inngest/events.ts';
 import type { ChaosRepo } from './chaos-deliveries.ts';
-import type { InngestStandIn } from './chaos-inngest.ts';
+import type { InngestStandIn } from './inngest-standin.ts';
 
 const METRIC_PR_ACTIONS = new Set(['opened', 'reopened', 'closed']);
 

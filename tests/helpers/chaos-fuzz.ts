@@ -2,12 +2,13 @@
 // (invalid UTF-8, BOM, UTF-16, Latin-1), missing/duplicated/garbled headers, wrong signature
 // algorithms and secrets, oversize and empty bodies, wrong methods and content types. About half
 // are correctly signed, so they get past verification and exercise the parser and the router.
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { isSupportedEvent, SUPPORTED_EVENTS } from '../../src/shared/github/events.ts';
 import { templatesOf, type ChaosRepo } from './chaos-deliveries.ts';
 import { rng } from './chaos-env.ts';
 import { CHAOS_SECRET } from './chaos-stack.ts';
+import { hmacHex } from './sign.ts';
 
 export const FUZZ_MAX_BODY_BYTES = 256 * 1024;
 
@@ -406,7 +407,7 @@ export function materialize(c: FuzzCase, index: number, repos: readonly ChaosRep
   const deliveryHeader = deliveryValues.length === 0 ? null : httpTrim(deliveryValues.join(', ')) || null;
 
   // The signature.
-  const hmac = (algorithm: string, data: Uint8Array, secret = CHAOS_SECRET) => createHmac(algorithm, secret).update(data).digest('hex');
+  const hmac = (algorithm: string, data: Uint8Array, secret = CHAOS_SECRET) => hmacHex(data, secret, algorithm);
   const decodedBytes = encoder.encode(lossyUtf8.decode(body));
   const signatures: [string, string][] = [];
   switch (c.signing) {

@@ -1,5 +1,6 @@
-import { sign } from '@octokit/webhooks-methods';
+import { freshPayload } from '../../src/cli/fresh-payload.ts';
 import { exampleOf } from './examples.ts';
+import { signatureOf } from './sign.ts';
 
 export const TEST_SECRET = 'test-webhook-secret';
 export const HOOK_URL = 'http://localhost/.netlify/functions/api-workspaces-webhook-hybrid';
@@ -10,7 +11,11 @@ export function newDeliveryId(): string {
   return `${crypto.randomUUID()}-${counter}`;
 }
 
-/** A real example payload of `event` with its repository rewritten to the given one. */
+/**
+ * A real example payload of `event` with its repository rewritten to the given one, made unique
+ * (fresh timestamps and head commit) as GitHub's bodies are: the receiver treats a body it has
+ * seen as a duplicate whatever its GUID.
+ */
 export function payloadFor(
   event: string,
   repo: { fullName: string; githubId: number } | null,
@@ -22,7 +27,7 @@ export function payloadFor(
     payload.repository.name = repo.fullName.split('/')[1];
     payload.repository.id = repo.githubId;
   }
-  return payload;
+  return freshPayload(event, payload);
 }
 
 export interface SignedOptions {
@@ -43,7 +48,7 @@ export async function signedRequest(options: SignedOptions): Promise<Request> {
     'content-type': options.form ? 'application/x-www-form-urlencoded' : 'application/json',
     'x-github-event': options.event,
     'x-github-delivery': options.delivery ?? newDeliveryId(),
-    'x-hub-signature-256': await sign(options.secret ?? TEST_SECRET, body),
+    'x-hub-signature-256': signatureOf(body, options.secret ?? TEST_SECRET),
     'user-agent': 'GitHub-Hookshot/test',
     ...options.headers,
   };

@@ -3,12 +3,17 @@ import { loadConfig } from '../../src/shared/config.ts';
 import type { Database, SqlArgs, SqlFunction } from '../../src/shared/db/port.ts';
 import type { QueryFn } from '../../src/shared/db/sql.ts';
 import { drain, type DrainDeps, type DrainSettings, type DrainSummary } from '../../src/shared/drain/drain.ts';
+import { settleJobs, type JobReport, type SettleSettings, type Settled } from '../../src/shared/drain/jobs.ts';
 import type { OutgoingEvent } from '../../src/shared/inngest/events.ts';
 import { InngestSendError, type EventSender } from '../../src/shared/inngest/sender.ts';
 
-/** The drain settings a deployment gets from an empty environment, with test overrides. */
+/**
+ * The drain settings a deployment gets from an empty environment, with test overrides. A test
+ * drain does not linger: it stops when nothing is ready (idleMs 0) and waits for no scheduled job
+ * (waitSeconds 0) unless the test is about that.
+ */
 export function drainSettings(overrides: Partial<DrainSettings> = {}): DrainSettings {
-  return { ...loadConfig({}).drain, ...overrides };
+  return { ...loadConfig({}).drain, idleMs: 0, waitSeconds: 0, ...overrides };
 }
 
 let workerSeq = 0;
@@ -39,9 +44,13 @@ export function spyDatabase(db: Database): Database & { calls: CallRecord[]; cal
   };
 }
 
-/** A sender that records what it was asked to send; `fail(batch, call#)` decides which sends throw. */
+/**
+ * A sender that records what it was asked to send; `fail(batch, call#)` decides which sends throw,
+ * as Inngest answering `status` would (503 by default: an outage).
+ */
 export function stubSender(
   fail: (batch: OutgoingEvent[], call: number) => boolean = () => false,
+  status = 503,
 ): EventSender & { calls: OutgoingEvent[][]; sent: OutgoingEvent[] } {
   const calls: OutgoingEvent[][] = [];
   const sent: OutgoingEvent[] = [];
@@ -50,14 +59,14 @@ export function stubSender(
     sent,
     async send(events) {
       calls.push(structuredClone(events));
-      if (fail(events, calls.length)) throw new InngestSendError('stand-in: Inngest answered 503', 503, { attempts: 1 });
+      if (fail(events, calls.length)) throw new InngestSendError(`stand-in: Inngest answered ${status}`, status, { attempts: 1 });
       sent.push(...structuredClone(events));
     },
   };
 }
 
-export function failingSender(): EventSender & { calls: OutgoingEvent[][]; sent: OutgoingEvent[] } {
-  return stubSender(() => true);
+export function failingSender(status = 503): EventSender & { calls: OutgoingEvent[][]; sent: OutgoingEvent[] } {
+  return stubSender(() => true, status);
 }
 
 /** Runs one drain with test defaults. */
@@ -150,4 +159,66 @@ export async function dbNow(query: QueryFn): Promise<number> {
 
 export function ms(value: unknown): number {
   return new Date(value as string | Date).getTime();
+}
+
+// The drain reports outcomes through settle_webhook_jobs; these are its one-job shapes for tests.
+const testSettle: SettleSettings = drainSettings();
+
+export async function settleOne(
+  db: Database,
+  jobId: string,
+  worker: string,
+  report: JobReport,
+  settings: Partial<SettleSettings> = {},
+): Promise<Settled> {
+  const settled = await settleJobs(db, worker, new Map([[jobId, report]]), { ...testSettle, ...settings });
+  return settled.get(jobId) as Settled;
+}
+
+/** True when the job was still this worker's and is now completed. */
+export async function completeJob(db: Database, jobId: string, worker: string, result: unknown): Promise<boolean> {
+  const report = { kind: 'succeeded', result, sent: 0 } as JobReport;
+  return (await settleOne(db, jobId, worker, report)).outcome === 'completed';
+}
+
+/** The settled row, or null when the job was no longer this worker's. */
+export async function failJob(
+  db: Database,
+  input: {
+    jobId: string;
+    worker: string;
+    error: string;
+    retryable: boolean;
+    result?: Record<string, unknown>;
+    baseDelaySeconds?: number;
+    maxDelaySeconds?: number;
+  },
+): Promise<Settled | null> {
+  const settled = await settleOne(
+    db,
+    input.jobId,
+    input.worker,
+    { kind: 'failed', error: input.error, retryable: input.retryable, ...(input.result ? { result: input.result } : {}) },
+    {
+      ...(input.baseDelaySeconds !== undefined ? { retryBaseDelaySeconds: input.baseDelaySeconds } : {}),
+      ...(input.maxDelaySeconds !== undefined ? { retryMaxDelaySeconds: input.maxDelaySeconds } : {}),
+    },
+  );
+  return settled.outcome === 'lost' ? null : settled;
+}
+
+export async function deferJob(db: Database, jobId: string, worker: string, until: Date, reason: string): Promise<boolean> {
+  return (await settleOne(db, jobId, worker, { kind: 'deferred', until: until.toISOString(), reason })).outcome === 'deferred';
+}
+
+/** Completes several jobs in one settle call; returns the ids that were still this worker's. */
+export async function completeJobs(db: Database, worker: string, results: ReadonlyMap<string, unknown>): Promise<Set<string>> {
+  const reports = new Map<string, JobReport>([...results].map(([id, result]) => [id, { kind: 'succeeded', result, sent: 0 } as JobReport]));
+  const settled = await settleJobs(db, worker, reports, testSettle);
+  return new Set([...settled.values()].filter((s) => s.outcome === 'completed').map((s) => s.id));
+}
+
+/** No drain running: an earlier test's kick holds the marker for DRAIN_KICK_HOLD_SECONDS. */
+export async function freeDrainMarker(query: QueryFn): Promise<void> {
+  await query('update public.webhook_drain_marker set held_by = null, held_until = null', []);
 }

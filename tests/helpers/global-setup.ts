@@ -1,7 +1,7 @@
 import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
-import { migratePostgres } from '../../src/node/migrations.ts';
 import { adminUrl, withDatabase } from './pg-urls.ts';
+import { migrateWithSupabaseCli } from './supabase-cli.ts';
 
 /**
  * Real Postgres: migrate one template database with the real Supabase CLI (about 2 s), then every
@@ -23,7 +23,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   } finally {
     await admin.end();
   }
-  await migratePostgres(withDatabase(base, template));
+  await migrateWithSupabaseCli(withDatabase(base, template));
   project.provide('templateDatabase', template);
   return async () => {
     const cleanup = postgres(adminUrl(base), { max: 1, onnotice: () => {} });

@@ -7,7 +7,8 @@ import { TEST_SECRET } from './deliveries.ts';
 export interface Harness {
   deps: ReceiveDeps;
   sender: EventSender & { sent: { name: string; id: string; data: Record<string, unknown> }[] };
-  kicks: string[];
+  /** One entry per drain kick the receiver started. */
+  kicks: number[];
   logs: Record<string, unknown>[];
   receive(request: Request): Promise<{ status: number; body: any; response: Response }>;
 }
@@ -19,15 +20,15 @@ export function harness(
   // Pushes are not debounced unless a test asks: most tests drain right after receiving.
   const config = loadConfig({ GITHUB_WEBHOOK_SECRET: TEST_SECRET, PUSH_DEBOUNCE_SECONDS: '0', ...options.env });
   const recording = createRecordingSender();
-  const kicks: string[] = [];
+  const kicks: number[] = [];
   const logs: Record<string, unknown>[] = [];
   const deps: ReceiveDeps = {
     config,
     mode: options.mode ?? 'hybrid',
     db,
     sender: options.sender ?? recording,
-    kickDrain: async (jobId) => {
-      kicks.push(jobId);
+    kickDrain: async () => {
+      kicks.push(Date.now());
     },
     waitUntil: () => {},
     log: (entry) => logs.push(entry),

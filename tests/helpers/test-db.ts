@@ -56,3 +56,23 @@ async function createPgliteDatabase(): Promise<TestDatabase> {
   const query: QueryFn = async (text, params) => (await pg.query<Record<string, unknown>>(text, params)).rows;
   return { kind: 'pglite', db: createSqlDatabase(query), query, url: null, close: () => pg.close() };
 }
+
+/** An empty database of its own on the real server (no migrations), dropped by close(). */
+export async function createEmptyDatabase(prefix = 'wr_empty'): Promise<{ url: string; query: QueryFn; close(): Promise<void> }> {
+  const base = process.env.DATABASE_URL;
+  if (!base) throw new Error('createEmptyDatabase needs DATABASE_URL');
+  const name = `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  const admin = postgres(adminUrl(base), { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  const url = withDatabase(base, name);
+  const sql = postgres(url, { max: 4, onnotice: () => {}, prepare: false });
+  return {
+    url,
+    query: async (text, params) => [...(await sql.unsafe(text, params as never[]))],
+    async close() {
+      await sql.end({ timeout: 5 });
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
+}

@@ -4,10 +4,10 @@ import { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS_DIR, migratePglite, migratePostgres, migrationFiles } from '../../src/node/migrations.ts';
+import { migrateWithSupabaseCli } from '../helpers/supabase-cli.ts';
 import { seedRepository } from '../../src/node/seed.ts';
 import type { QueryFn } from '../../src/shared/db/sql.ts';
-import { adminUrl, withDatabase } from '../helpers/pg-urls.ts';
-import { createTestDatabase, onPostgres, type TestDatabase } from '../helpers/test-db.ts';
+import { createEmptyDatabase, createTestDatabase, onPostgres, type TestDatabase } from '../helpers/test-db.ts';
 
 type Row = Record<string, unknown>;
 
@@ -139,24 +139,39 @@ describe('claim index', () => {
 });
 
 describe('row level security and grants', () => {
-  const TABLES = ['background_jobs', 'webhook_deliveries', 'webhook_circuit_breakers'];
+  const TABLES = ['background_jobs', 'webhook_deliveries', 'webhook_circuit_breakers', 'webhook_delivery_duplicates', 'webhook_drain_marker'];
   const INSERTS: Record<string, string> = {
     background_jobs: `insert into background_jobs (type, payload) values ('webhook/push', '{}')`,
     webhook_deliveries: `insert into webhook_deliveries (delivery_id, event, route, status_code) values ('rls-test', 'ping', 'inline', 200)`,
     webhook_circuit_breakers: `insert into webhook_circuit_breakers (name) values ('rls-test')`,
+    webhook_delivery_duplicates: `insert into webhook_delivery_duplicates (delivery_id, duplicate_of, reason) values ('rls-test', 'rls-visible', 'body')`,
+    webhook_drain_marker: `update webhook_drain_marker set held_by = 'rls-test' returning id`,
+  };
+  const UPDATES: Record<string, string> = {
+    background_jobs: `status = 'ignored'`,
+    webhook_deliveries: `route = 'ignored'`,
+    webhook_circuit_breakers: `state = 'open'`,
+    webhook_delivery_duplicates: `reason = 'body'`,
+    webhook_drain_marker: `held_by = 'x'`,
   };
   const FUNCTIONS = [
     'webhook_affected_workspaces(bigint, text)',
     'mark_workspaces_cache_stale(uuid[])',
-    'inspect_webhook_delivery(text, bigint, text, integer)',
-    'record_webhook_delivery(text, text, text, text, bigint, text, integer, integer, integer, jsonb)',
+    'inspect_webhook_delivery(text, text, bigint, text, integer)',
+    'record_webhook_delivery(text, text, text, text, text, bigint, text, integer, integer, integer, jsonb, integer)',
+    'receive_webhook_delivery(text, text, text, text, text, bigint, integer, jsonb, integer)',
+    'record_webhook_duplicate(text, text, text, integer)',
     'get_job_statistics_summary(timestamptz)',
-    'claim_webhook_jobs(text, integer, integer, uuid)',
+    'claim_webhook_jobs(text, integer, integer, uuid, text, integer)',
+    'settle_webhook_jobs(text, jsonb, double precision, double precision, text, integer, integer)',
     'complete_webhook_job(uuid, text, jsonb)',
     'complete_webhook_jobs(text, jsonb)',
     'fail_webhook_job(uuid, text, text, boolean, jsonb, double precision, double precision)',
     'defer_webhook_job(uuid, text, timestamptz, text)',
     'replay_webhook_jobs(uuid, timestamptz, boolean, boolean)',
+    'count_pending_webhook_jobs()',
+    'release_drain_marker(text)',
+    'prune_webhook_data(timestamptz, timestamptz, integer, boolean)',
     'acquire_circuit(text, text, integer)',
     'report_circuit(text, text, boolean, integer, integer, text)',
   ];
@@ -187,9 +202,10 @@ describe('row level security and grants', () => {
       [],
     );
     await t.query(`insert into webhook_circuit_breakers (name) values ('rls-visible')`, []);
+    await t.query(`insert into webhook_delivery_duplicates (delivery_id, duplicate_of, reason) values ('rls-visible-2', 'rls-visible', 'body')`, []);
   });
 
-  it('RLS is enabled on the three private tables', async () => {
+  it('RLS is enabled on every private table', async () => {
     const rows = await t.query(
       `select relname, relrowsecurity from pg_class
        where relnamespace = 'public'::regnamespace and relname = any($1::text[]) order by relname`,
@@ -206,7 +222,7 @@ describe('row level security and grants', () => {
         for (const stmt of [
           `select * from ${table}`,
           INSERTS[table]!,
-          `update ${table} set ${table === 'webhook_circuit_breakers' ? 'state' : table === 'background_jobs' ? 'status' : 'route'} = ${table === 'webhook_circuit_breakers' ? "'open'" : "'ignored'"}`,
+          `update ${table} set ${UPDATES[table]}`,
           `delete from ${table}`,
         ]) {
           const error = await errorOf(asRole(role, stmt));
@@ -221,7 +237,7 @@ describe('row level security and grants', () => {
         ['claim_webhook_jobs', `select * from claim_webhook_jobs('x')`],
         [
           'record_webhook_delivery',
-          `select * from record_webhook_delivery('rls-fn', 'ping', null, null, null, 'inline', 200, 1, 0)`,
+          `select * from record_webhook_delivery('rls-fn', null, 'ping', null, null, null, 'inline', 200, 1, 0)`,
         ],
         ['get_job_statistics_summary', 'select * from get_job_statistics_summary()'],
       ] as const) {
@@ -300,7 +316,9 @@ describe('host tables', () => {
   });
 
   it('running the migrations a second time applies nothing and changes nothing', async () => {
-    const before = await t.query('select version from supabase_migrations.schema_migrations order by version', []);
+    // The Postgres template was migrated by the real Supabase CLI, PGlite by webhook-router's migrator.
+    const history = onPostgres ? 'supabase_migrations.schema_migrations' : 'webhook_router.migrations';
+    const before = await t.query(`select version from ${history} order by version`, []);
     expect(before.map((r) => r.version)).toEqual(
       (await migrationFiles()).map((f) => f.split('_')[0]),
     );
@@ -308,19 +326,22 @@ describe('host tables', () => {
 
     if (onPostgres) {
       // The real Supabase CLI against the already-migrated database.
-      const output = await migratePostgres(t.url!);
+      const output = await migrateWithSupabaseCli(t.url!);
       expect(output).toMatch(/up to date/i);
       expect(output).not.toMatch(/Applying migration/i);
+      // Then webhook-router's migrator: it adopts what the CLI applied instead of running it again.
+      expect(await migratePostgres(t.url!)).toEqual({ applied: [], adopted: await migrationFiles() });
+      expect(await migratePostgres(t.url!)).toEqual({ applied: [], adopted: [] });
     } else {
       const pg = new PGlite();
       try {
-        expect(await migratePglite(pg)).toEqual(await migrationFiles());
-        expect(await migratePglite(pg)).toEqual([]);
+        expect(await migratePglite(pg)).toEqual({ applied: await migrationFiles(), adopted: [] });
+        expect(await migratePglite(pg)).toEqual({ applied: [], adopted: [] });
       } finally {
         await pg.close();
       }
     }
-    const after = await t.query('select version from supabase_migrations.schema_migrations order by version', []);
+    const after = await t.query(`select version from ${history} order by version`, []);
     expect(after).toEqual(before);
     const [still] = await t.query('select payload from background_jobs where id = $1', [job?.id]);
     expect(still?.payload).toEqual({ k: 1 });
@@ -382,19 +403,11 @@ describe('host tables', () => {
 
     beforeAll(async () => {
       if (onPostgres) {
-        const name = `wr_host_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-        const admin = postgres(adminUrl(t.url!), { max: 1, onnotice: () => {} });
-        await admin.unsafe(`create database ${name}`);
-        const url = withDatabase(t.url!, name);
-        const sql = postgres(url, { max: 1, onnotice: () => {}, prepare: false });
-        cleanup = async () => {
-          await sql.end({ timeout: 5 });
-          await admin.unsafe(`drop database if exists ${name} with (force)`);
-          await admin.end();
-        };
-        await sql.unsafe(HOST_SCHEMA);
-        await migratePostgres(url);
-        q = async (text, params) => [...(await sql.unsafe(text, params as never[]))];
+        const host = await createEmptyDatabase('wr_host');
+        cleanup = host.close;
+        await host.query(HOST_SCHEMA, []);
+        await migratePostgres(host.url);
+        q = host.query;
       } else {
         const pg = new PGlite();
         cleanup = () => pg.close();
@@ -408,7 +421,7 @@ describe('host tables', () => {
     });
 
     it('all migrations were applied', async () => {
-      const rows = await q('select version from supabase_migrations.schema_migrations order by version', []);
+      const rows = await q('select version from webhook_router.migrations order by version', []);
       expect(rows.map((r) => r.version)).toEqual((await migrationFiles()).map((f) => f.split('_')[0]));
     });
 
@@ -449,7 +462,7 @@ describe('host tables', () => {
       const seeded = await seedRepository(q, { fullName: 'host/repo', githubId: 31337, workspaces: 2, inactiveWorkspaces: 1 });
       const rows = await q('select workspace_id from webhook_affected_workspaces($1, null)', [31337]);
       expect(rows.map((r) => r.workspace_id).sort()).toEqual([...seeded.workspaceIds].sort());
-      const [inspect] = await q(`select * from inspect_webhook_delivery('host-d1', 31337, 'host/repo', 10)`, []);
+      const [inspect] = await q(`select * from inspect_webhook_delivery('host-d1', null, 31337, 'host/repo', 10)`, []);
       expect(inspect).toMatchObject({ already_recorded: false, workspace_count: 2 });
     });
   });

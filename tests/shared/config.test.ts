@@ -36,8 +36,33 @@ describe('loadConfig', () => {
     });
   });
 
-  it('accepts a rotated second secret, comma-separated', () => {
-    expect(loadConfig({ GITHUB_WEBHOOK_SECRET: ' new , old ' }).githubWebhookSecrets).toEqual(['new', 'old']);
+  it('takes each secret whole (a comma is part of it) and the previous one while rotating', () => {
+    expect(loadConfig({ GITHUB_WEBHOOK_SECRET: 'Kx9#v2Lq,7-0123456789' }).githubWebhookSecrets).toEqual(['Kx9#v2Lq,7-0123456789']);
+    expect(
+      loadConfig({ GITHUB_WEBHOOK_SECRET: 'new-secret-0123456789', GITHUB_WEBHOOK_SECRET_PREVIOUS: 'old-secret-0123456789' }).githubWebhookSecrets,
+    ).toEqual(['new-secret-0123456789', 'old-secret-0123456789']);
+    expect(loadConfig({ GITHUB_WEBHOOK_SECRET: '   ' }).githubWebhookSecrets).toEqual([]);
+  });
+
+  it('warns about a weak secret and one with surrounding whitespace, without failing', () => {
+    expect(loadConfig({ GITHUB_WEBHOOK_SECRET: 'short' }).warnings).toEqual([
+      'GITHUB_WEBHOOK_SECRET is weak: 5 characters, use at least 16 random ones',
+    ]);
+    expect(loadConfig({ GITHUB_WEBHOOK_SECRET: ' long-enough-secret-123 ' }).warnings).toEqual([
+      'GITHUB_WEBHOOK_SECRET starts or ends with whitespace, which is part of the secret',
+    ]);
+    expect(loadConfig({ GITHUB_WEBHOOK_SECRET: 'a-strong-secret-0123456789' }).warnings).toEqual([]);
+  });
+
+  it('refuses GITHUB_WEBHOOK_SECRET_PREVIOUS without GITHUB_WEBHOOK_SECRET', () => {
+    expect(errorFor({ GITHUB_WEBHOOK_SECRET_PREVIOUS: 'old-secret-0123456789' }).variable).toBe('GITHUB_WEBHOOK_SECRET_PREVIOUS');
+  });
+
+  it('keeps rows at least GitHub\'s 3-day redelivery window, and dead letters at least as long as the rest', () => {
+    expect(loadConfig({}).drain.retention).toEqual({ completedDays: 14, failedDays: 30 });
+    expect(errorFor({ RETENTION_DAYS: '2' }).variable).toBe('RETENTION_DAYS');
+    expect(errorFor({ RETENTION_DAYS: '20', FAILED_RETENTION_DAYS: '10' }).variable).toBe('FAILED_RETENTION_DAYS');
+    expect(loadConfig({ RETENTION_DAYS: '40' }).drain.retention).toEqual({ completedDays: 40, failedDays: 40 });
   });
 
   it('prefers DATABASE_URL, then SUPABASE_DB_URL, then supabase-js rpc', () => {

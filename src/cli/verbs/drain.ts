@@ -17,8 +17,10 @@ events are printed instead of sent.`,
     const recording = ctx.config.inngest.eventKey ? null : createRecordingSender();
     const sender = recording ?? senderFromConfig(ctx.config);
     const totals = { claimed: 0, completed: 0, retried: 0, failed: 0, deferred: 0, lost: 0, remaining: 0 };
+    // What is ready now, then exit: no idling for new jobs, no waiting for scheduled ones.
+    const settings = { ...ctx.config.drain, idleMs: 0, waitSeconds: 0 };
     for (;;) {
-      const summary = await drain({ db: database.db, sender, settings: ctx.config.drain, worker: `cli-${randomUUID()}` });
+      const summary = await drain({ db: database.db, sender, settings, worker: `cli-${randomUUID()}` });
       for (const key of Object.keys(totals) as (keyof typeof totals)[]) {
         totals[key] = key === 'remaining' ? summary.remaining : totals[key] + summary[key];
       }

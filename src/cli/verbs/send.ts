@@ -3,19 +3,21 @@ import { readFile } from 'node:fs/promises';
 import { sign } from '@octokit/webhooks-methods';
 import { ConfigError, errorMessage } from '../../shared/errors.ts';
 import { parseRepo, parseVerbArgs, UsageError } from '../args.ts';
-import { readStackFile, signingSecret, type Verb } from '../context.ts';
+import { signingSecret, type Verb } from '../context.ts';
+import { HYBRID_PATH } from '../stack/paths.ts';
+import { readStackFile } from '../stack/stack-file.ts';
 import { exampleActions, examplePayload } from '../examples.ts';
+import { freshPayload } from '../fresh-payload.ts';
 import { dataDir } from '../local-db.ts';
 import { stableGithubId } from './seed.ts';
-
-const HYBRID_PATH = '/.netlify/functions/api-workspaces-webhook-hybrid';
 
 export const send: Verb = {
   usage: `webhook-router send <event> [--action A] [--repo owner/name] [--payload file.json] [--url URL] [--delivery GUID] [--form]
 
 Signs a delivery with GITHUB_WEBHOOK_SECRET (or the running local stack's development secret) and
 POSTs it, by default to the local hybrid receiver. Without --payload the body is a real example of
-<event> from @octokit/webhooks-examples with its repository rewritten to --repo. Prints the answer.`,
+<event> from @octokit/webhooks-examples with its repository rewritten to --repo, made unique as
+GitHub's bodies are (fresh timestamps and head commit), so each send is a new event. Prints the answer.`,
   async run(argv, ctx) {
     const { values, positionals } = parseVerbArgs(
       argv,
@@ -68,7 +70,7 @@ POSTs it, by default to the local hybrid receiver. Without --payload the body is
             : `no example payload for event "${event}"; pass --payload file.json`,
         );
       }
-      payload = example;
+      payload = freshPayload(event, example);
     }
     if (repo) {
       const repository = (payload.repository ?? {}) as Record<string, unknown>;

@@ -1,6 +1,7 @@
 import postgres from 'postgres';
 import { createSqlDatabase } from './sql.ts';
 import type { Database } from './port.ts';
+import { postgresSsl } from './tls.ts';
 
 export interface PostgresDatabase extends Database {
   close(): Promise<void>;
@@ -9,13 +10,15 @@ export interface PostgresDatabase extends Database {
 /**
  * Direct Postgres through postgres.js (Node, Deno with SUPABASE_DB_URL, the CLI). The connect
  * timeout is short on purpose: an unreachable database must become a 503 well inside GitHub's
- * 10 seconds, not hang for the driver's default 30.
+ * 10 seconds, not hang for the driver's default 30. TLS follows the URL's sslmode (remote hosts
+ * default to TLS; see tls.ts).
  */
 export function createPostgresDatabase(
   url: string,
   options: { max?: number; connectTimeoutSeconds?: number; statementTimeoutMs?: number } = {},
 ): PostgresDatabase {
   const sql = postgres(url, {
+    ssl: postgresSsl(url),
     max: options.max ?? 4,
     connect_timeout: options.connectTimeoutSeconds ?? 3,
     idle_timeout: 20,

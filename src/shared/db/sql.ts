@@ -4,7 +4,7 @@ import type { Database, SqlArgs, SqlFunction } from './port.ts';
 /** Runs one parameterised statement; each driver (postgres.js, PGlite) supplies its own. */
 export type QueryFn = (text: string, params: unknown[]) => Promise<Record<string, unknown>[]>;
 
-const ARG_NAME = /^p_[a-z_]+$/;
+const ARG_NAME = /^p_[a-z][a-z0-9_]*$/;
 
 /** Builds `select * from public.fn(p_a => $1, …)`: names are checked, values always bound. */
 export function functionCall(fn: SqlFunction, args: SqlArgs): { text: string; params: unknown[] } {

@@ -3,8 +3,11 @@ import type { Database } from '../db/port.ts';
 export const INNGEST_CIRCUIT = 'inngest';
 
 export interface CircuitSettings {
-  failureThreshold: number;
-  cooldownSeconds: number;
+  /**
+   * How long a half-open probe is held before another drain may probe instead: at least the job
+   * timeout, or a slow probe would be joined by a second one.
+   */
+  probeTimeoutSeconds: number;
 }
 
 export interface CircuitPermit {
@@ -36,7 +39,7 @@ export class Circuit {
     }>('acquire_circuit', {
       p_name: this.name,
       p_worker: this.worker,
-      p_probe_timeout_seconds: this.settings.cooldownSeconds,
+      p_probe_timeout_seconds: this.settings.probeTimeoutSeconds,
     });
     if (!row) throw new Error('acquire_circuit returned no row');
     return {
@@ -46,18 +49,30 @@ export class Circuit {
       consecutiveFailures: row.consecutive_failures,
     };
   }
+}
 
-  /** Returns the state after the report; `open` means the failure is the dependency's, not the job's. */
-  async report(success: boolean, error?: string): Promise<{ state: CircuitPermit['state']; retryAt: Date | null }> {
-    const [row] = await this.db.call<{ state: CircuitPermit['state']; retry_at: string | null }>('report_circuit', {
-      p_name: this.name,
-      p_worker: this.worker,
-      p_success: success,
-      p_failure_threshold: this.settings.failureThreshold,
-      p_cooldown_seconds: this.settings.cooldownSeconds,
-      p_error: error ?? null,
-    });
-    if (!row) throw new Error('report_circuit returned no row');
-    return { state: row.state, retryAt: row.retry_at ? new Date(row.retry_at) : null };
+export type Admission = { allowed: true } | { allowed: false; until: Date; reason: string };
+
+/**
+ * A claimed round's door to Inngest. The circuit is asked once, by the first job that has events
+ * to send; the rest of the round shares the answer. A half-open circuit admits one job — the
+ * probe — and puts the others back at once; they run after the probe's round has settled it.
+ */
+export class RoundGate {
+  private permit: Promise<CircuitPermit> | null = null;
+  private probeTaken = false;
+
+  constructor(private readonly circuit: Pick<Circuit, 'acquire'>) {}
+
+  async enter(): Promise<Admission> {
+    this.permit ??= this.circuit.acquire();
+    const permit = await this.permit;
+    if (!permit.allowed) {
+      return { allowed: false, until: permit.retryAt ?? new Date(), reason: `Inngest circuit ${permit.state}; deferred` };
+    }
+    if (permit.state !== 'half_open') return { allowed: true };
+    if (this.probeTaken) return { allowed: false, until: new Date(), reason: 'waiting for the Inngest probe' };
+    this.probeTaken = true;
+    return { allowed: true };
   }
 }

@@ -2,11 +2,12 @@ import { usableLeaseMs, type Config } from '../config.ts';
 import type { Database } from '../db/port.ts';
 import { errorMessage, NonRetriableError } from '../errors.ts';
 import { forEachBounded } from '../handlers/execute.ts';
-import { withTimeout } from '../timeout.ts';
 import type { EventSender } from '../inngest/sender.ts';
-import { Circuit, INNGEST_CIRCUIT } from './circuit.ts';
-import { claimJobs, completeJobs, countPendingJobs, failJob, type ClaimedJob } from './jobs.ts';
-import { processJob, type JobOutcome } from './process-job.ts';
+import { withTimeout } from '../timeout.ts';
+import { Circuit, INNGEST_CIRCUIT, RoundGate } from './circuit.ts';
+import { claimJobs, countPendingJobs, releaseDrainMarker, settleJobs, type ClaimedJob, type JobReport, type Pending, type SettledOutcome } from './jobs.ts';
+import { processJob } from './process-job.ts';
+import { pruneOldRows } from './retention.ts';
 
 export type DrainSettings = Config['drain'];
 
@@ -14,11 +15,14 @@ export interface DrainDeps {
   db: Database;
   sender: EventSender;
   settings: DrainSettings;
-  /** Unique per drain invocation: the lease owner. */
+  /** Unique per drain invocation: the marker holder, and the prefix of each round's lease owner. */
   worker: string;
   /** Milliseconds; a fake clock in tests. */
   now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
   log?: (entry: Record<string, unknown>) => void;
+  /** Called once, after the first claim, with the number of jobs it took (an early answer). */
+  onFirstClaim?: (claimed: number) => void;
 }
 
 export interface DrainSummary {
@@ -37,25 +41,29 @@ export interface DrainSummary {
   remaining: number;
   scheduled: number;
   stoppedForDeadline: boolean;
+  /** Old rows removed by retention at the end of the run. */
+  pruned: number;
   elapsedMs: number;
 }
 
+/** How often an idle drain looks for new jobs. */
+const IDLE_POLL_MS = 100;
+
 /**
- * Claims and runs jobs until the queue is empty or the budget could not finish another job.
- * Every claimed job gets an outcome before the next claim. Nothing is left `processing` by a drain
- * that ends normally, unless the database refused the round's completion (those jobs are `lost`
- * to this drain); a crashed drain's leases, like those, expire and are claimed again.
+ * Claims and runs jobs until nothing is left to do or the budget could not finish another job.
+ * A `{}` drain holds the drain marker while it runs (so a burst of enqueues kicks it once), keeps
+ * polling an empty queue for DRAIN_IDLE_MS, and waits up to DRAIN_WAIT_SECONDS for a scheduled job
+ * (a debounced push) instead of leaving it to the minute sweep. Every claimed job gets an outcome
+ * before the next claim; a crashed drain's leases expire and are claimed again.
  */
 export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): Promise<DrainSummary> {
   const now = deps.now ?? (() => Date.now());
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const { settings } = deps;
   const started = now();
   // The budget is the platform's wall clock: keep a margin so the last outcome and the summary
   // are written before the runtime stops the function.
-  const deadline = started + deps.settings.budgetMs - Math.min(10_000, deps.settings.budgetMs / 10);
-  const circuit = new Circuit(deps.db, INNGEST_CIRCUIT, deps.worker, {
-    failureThreshold: deps.settings.circuitFailureThreshold,
-    cooldownSeconds: deps.settings.circuitCooldownSeconds,
-  });
+  const deadline = started + settings.budgetMs - Math.min(10_000, settings.budgetMs / 10);
   const summary: DrainSummary = {
     worker: deps.worker,
     claimed: 0,
@@ -67,112 +75,154 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
     remaining: 0,
     scheduled: 0,
     stoppedForDeadline: false,
+    pruned: 0,
     elapsedMs: 0,
   };
-  const tally: Record<JobOutcome['kind'], keyof DrainSummary> = {
-    completed: 'completed',
-    retried: 'retried',
-    failed: 'failed',
-    deferred: 'deferred',
-    lost: 'lost',
-  };
+  const marker = request.jobId ? undefined : { holder: deps.worker, holdSeconds: settings.kickHoldSeconds };
+  let firstClaim = deps.onFirstClaim;
+  let idleSince: number | null = null;
+  let pending: Pending | null = null;
+  let released = false;
 
-  for (let round = 1; ; round += 1) {
-    // Claim only what could finish in the time left, even if every job ran to its timeout.
-    // A batch's leases all start at the claim and its jobs are completed together at its end, so
-    // the batch must also finish within the lease, less a margin for that completion: otherwise
-    // its jobs would expire and be claimed (and run) a second time by another drain.
-    const rounds = Math.min(
-      Math.floor((deadline - now()) / deps.settings.jobTimeoutMs),
-      Math.floor(usableLeaseMs(deps.settings.leaseSeconds) / deps.settings.jobTimeoutMs),
-    );
-    const limit = Math.min(request.jobId ? 1 : deps.settings.batchSize, rounds * deps.settings.concurrency);
-    if (limit < 1) {
-      summary.stoppedForDeadline = true;
-      break;
-    }
-    // A lease owner per claim: a job that timed out here, was failed and claimed again by a later
-    // round cannot be completed by its first, abandoned run (compare-and-set on the owner).
-    const owner = `${deps.worker}#${round}`;
-    const roundDeps = { ...deps, worker: owner };
-    const jobs = await claimJobs(deps.db, {
-      worker: owner,
-      limit,
-      leaseSeconds: deps.settings.leaseSeconds,
-      ...(request.jobId ? { jobId: request.jobId } : {}),
-    });
-    if (jobs.length === 0) break;
-    summary.claimed += jobs.length;
+  try {
+    for (let round = 1; ; round += 1) {
+      const limit = claimLimit(settings, deadline - now(), request.jobId !== undefined);
+      if (limit < 1) {
+        summary.stoppedForDeadline = true;
+        break;
+      }
+      // A lease owner per claim: a job that timed out here, was failed and claimed again by a
+      // later round cannot be completed by its first, abandoned run (compare-and-set on the owner).
+      const owner = `${deps.worker}#${round}`;
+      const jobs = await claimJobs(deps.db, {
+        worker: owner,
+        limit,
+        leaseSeconds: settings.leaseSeconds,
+        ...(request.jobId ? { jobId: request.jobId } : {}),
+        ...(marker ? { marker } : {}),
+      });
+      firstClaim?.(jobs.length);
+      firstClaim = undefined;
+      released = false;
+      if (jobs.length > 0) {
+        idleSince = null;
+        pending = null;
+        summary.claimed += jobs.length;
+        await runRound(deps, owner, jobs, summary);
+        if (request.jobId) break;
+        continue;
+      }
+      if (request.jobId) break;
 
-    const settle = (job: ClaimedJob, outcome: JobOutcome) => {
-      (summary[tally[outcome.kind]] as number) += 1;
-      deps.log?.({ msg: 'job', jobId: job.id, type: job.type, outcome: outcome.kind, ...outcome.detail });
-    };
-    const succeeded = new Map<string, Record<string, unknown>>();
-    await forEachBounded(jobs, deps.settings.concurrency, async (job) => {
-      const outcome = await withTimeout(processJob(job, { ...roundDeps, circuit }), deps.settings.jobTimeoutMs, () => {
-        throw new Error(`job ${job.id} exceeded the ${deps.settings.jobTimeoutMs} ms job timeout`);
-      }).catch(async (error: unknown) => recordCrash(roundDeps, job.id, error));
-      if (outcome.kind === 'succeeded') succeeded.set(job.id, outcome.detail);
-      else settle(job, outcome);
-    });
-    // One statement completes the round: a commit per job capped the drain at a few thousand
-    // jobs/s (BENCHMARKS.md). A job missing from the answer lost its lease to another drain.
-    if (succeeded.size > 0) {
-      let completed = new Set<string>();
-      let failure: string | null = null;
-      try {
-        completed = await completeRound(deps.db, owner, succeeded);
-      } catch (error) {
-        // The leases stay: the jobs run again once they expire (their Inngest ids repeat).
-        failure = errorMessage(error);
+      // Nothing ready. Wait for a job scheduled soon, or poll a while for new ones; then hand the
+      // marker back and stop, unless jobs turned up meanwhile.
+      idleSince ??= now();
+      pending ??= await countPendingJobs(deps.db);
+      const waitFor = nextWithin(pending, now(), settings.waitSeconds * 1000, deadline);
+      if (waitFor === null && now() - idleSince >= settings.idleMs) {
+        pending = await releaseDrainMarker(deps.db, deps.worker);
+        released = true;
+        if (pending.ready === 0 && nextWithin(pending, now(), settings.waitSeconds * 1000, deadline) === null) break;
+        idleSince = now();
+        continue;
       }
-      for (const job of jobs) {
-        const detail = succeeded.get(job.id);
-        if (!detail) continue;
-        settle(job, {
-          kind: completed.has(job.id) ? 'completed' : 'lost',
-          detail: failure ? { ...detail, error: failure } : detail,
-        });
-      }
+      const untilNext = waitFor === null ? IDLE_POLL_MS : Math.max(0, waitFor - now());
+      await sleep(Math.min(IDLE_POLL_MS, untilNext));
+      if (waitFor !== null && now() >= waitFor) pending = null;
     }
-    if (request.jobId) break;
+  } finally {
+    if (marker && !released) await releaseDrainMarker(deps.db, deps.worker).catch(() => null);
   }
 
-  const pending = await countPendingJobs(deps.db);
-  summary.remaining = pending.ready;
-  summary.scheduled = pending.scheduled;
+  if (!request.jobId) summary.pruned = await pruneOldRows(deps.db, settings.retention, Math.min(2_000, deadline - now()), now);
+  const left = await countPendingJobs(deps.db);
+  summary.remaining = left.ready;
+  summary.scheduled = left.scheduled;
   summary.elapsedMs = Math.round(now() - started);
   return summary;
 }
 
-const COMPLETE_ATTEMPTS = 3;
-
 /**
- * The round's work is done: losing its completion to a dropped connection would run every job
- * again (and spend a retry each) once the leases expire, so a failed call is tried twice more.
+ * Claim only what could finish in the time left, even if every job ran to its timeout. A round's
+ * leases all start at the claim and its jobs are settled together at its end, so the round must
+ * also finish within the lease, less a margin for settling: otherwise its jobs would expire and
+ * be claimed (and run) a second time by another drain.
  */
-async function completeRound(db: Database, owner: string, results: ReadonlyMap<string, unknown>): Promise<Set<string>> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await completeJobs(db, owner, results);
-    } catch (error) {
-      if (attempt >= COMPLETE_ATTEMPTS) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
-    }
+function claimLimit(settings: DrainSettings, timeLeftMs: number, oneJob: boolean): number {
+  const rounds = Math.min(
+    Math.floor(timeLeftMs / settings.jobTimeoutMs),
+    Math.floor(usableLeaseMs(settings.leaseSeconds) / settings.jobTimeoutMs),
+  );
+  return Math.min(oneJob ? 1 : settings.batchSize, rounds * settings.concurrency);
+}
+
+/** When the next scheduled job is ready, if that is within `windowMs` and before the deadline. */
+function nextWithin(pending: Pending, nowMs: number, windowMs: number, deadline: number): number | null {
+  const at = pending.nextRunAt?.getTime();
+  if (at === undefined || at - nowMs > windowMs || at >= deadline) return null;
+  return at;
+}
+
+async function runRound(deps: DrainDeps, owner: string, jobs: ClaimedJob[], summary: DrainSummary): Promise<void> {
+  const { settings } = deps;
+  const circuit = new Circuit(deps.db, INNGEST_CIRCUIT, owner, {
+    probeTimeoutSeconds: Math.max(settings.circuitCooldownSeconds, Math.ceil(settings.jobTimeoutMs / 1000)),
+  });
+  const gate = new RoundGate(circuit);
+  const reports = new Map<string, JobReport>();
+  await forEachBounded(jobs, settings.concurrency, async (job) => {
+    const report = await withTimeout(processJob(job, { ...deps, gate }), settings.jobTimeoutMs, () => {
+      throw new Error(`job ${job.id} exceeded the ${settings.jobTimeoutMs} ms job timeout`);
+    }).catch((error: unknown): JobReport => ({
+      kind: 'failed',
+      error: errorMessage(error),
+      retryable: !(error instanceof NonRetriableError),
+    }));
+    reports.set(job.id, report);
+  });
+
+  let settled = new Map<string, { outcome: SettledOutcome }>();
+  let failure: string | null = null;
+  try {
+    settled = await settleRound(deps.db, owner, reports, settings);
+  } catch (error) {
+    // The leases stay: the jobs run again once they expire (their Inngest ids repeat).
+    failure = errorMessage(error);
+  }
+  for (const job of jobs) {
+    const outcome = settled.get(job.id)?.outcome ?? 'lost';
+    summary[outcome] += 1;
+    const report = reports.get(job.id);
+    deps.log?.({
+      msg: 'job',
+      jobId: job.id,
+      type: job.type,
+      outcome,
+      ...(report?.kind === 'succeeded' ? report.result : {}),
+      ...(report && 'error' in report ? { error: report.error } : {}),
+      ...(failure ? { error: failure } : {}),
+    });
   }
 }
 
-/** An unexpected error (or timeout) still ends in an outcome: a retryable failure. */
-async function recordCrash(deps: DrainDeps, jobId: string, error: unknown): Promise<JobOutcome> {
-  const attempt = await failJob(deps.db, {
-    jobId,
-    worker: deps.worker,
-    error: errorMessage(error),
-    retryable: !(error instanceof NonRetriableError),
-    baseDelaySeconds: deps.settings.retryBaseDelaySeconds,
-    maxDelaySeconds: deps.settings.retryMaxDelaySeconds,
-  }).catch(() => null);
-  if (!attempt) return { kind: 'lost', detail: { error: errorMessage(error) } };
-  return { kind: attempt.status === 'failed' ? 'failed' : 'retried', detail: { error: errorMessage(error) } };
+const SETTLE_ATTEMPTS = 3;
+
+/**
+ * The round's work is done: losing its outcomes to a dropped connection would run every job
+ * again (and spend a retry each) once the leases expire, so a failed call is tried twice more.
+ */
+async function settleRound(
+  db: Database,
+  owner: string,
+  reports: ReadonlyMap<string, JobReport>,
+  settings: DrainSettings,
+): Promise<Map<string, { outcome: SettledOutcome }>> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await settleJobs(db, owner, reports, settings);
+    } catch (error) {
+      if (attempt >= SETTLE_ATTEMPTS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+  }
 }

@@ -9,91 +9,111 @@ export interface ClaimedJob {
   max_retries: number;
   repository: string | null;
   repository_github_id: string | number | null;
-  locked_by: string;
 }
 
 export async function claimJobs(
   db: Database,
-  input: { worker: string; limit: number; leaseSeconds: number; jobId?: string },
+  input: {
+    worker: string;
+    limit: number;
+    leaseSeconds: number;
+    jobId?: string;
+    /** Keep the drain marker for this long (a `{}` drain; see take_drain_kick). */
+    marker?: { holder: string; holdSeconds: number };
+  },
 ): Promise<ClaimedJob[]> {
   return db.call<ClaimedJob>('claim_webhook_jobs', {
     p_worker: input.worker,
     p_limit: input.limit,
     p_lease_seconds: input.leaseSeconds,
     p_job_id: input.jobId,
+    p_marker_holder: input.marker?.holder,
+    p_marker_hold_seconds: input.marker?.holdSeconds,
   });
-}
-
-/** False when the lease was lost (expired and taken by another drain): the outcome is not ours. */
-export async function completeJob(db: Database, jobId: string, worker: string, result: unknown): Promise<boolean> {
-  const [row] = await db.call<{ complete_webhook_job: boolean }>('complete_webhook_job', {
-    p_job_id: jobId,
-    p_worker: worker,
-    p_result: result,
-  });
-  return row?.complete_webhook_job === true;
 }
 
 /**
- * Completes a round's jobs in one statement (job id → result). Returns the ids that were still
- * this worker's to complete; a job missing from it lost its lease to another drain.
+ * What happened to a job, as the drain reports it to settle_webhook_jobs, which alone decides the
+ * job's fate (see that function's comment).
  */
-export async function completeJobs(db: Database, worker: string, results: ReadonlyMap<string, unknown>): Promise<Set<string>> {
-  if (results.size === 0) return new Set();
-  const rows = await db.call<{ id: string }>('complete_webhook_jobs', {
-    p_worker: worker,
-    p_results: Object.fromEntries(results),
-  });
-  return new Set(rows.map((r) => r.id));
+export type JobReport =
+  | { kind: 'succeeded'; result: Record<string, unknown>; sent: number }
+  | { kind: 'failed'; error: string; retryable: boolean; result?: Record<string, unknown> }
+  | { kind: 'unavailable'; error: string; cause: 'outage' | 'config'; result?: Record<string, unknown> }
+  | { kind: 'deferred'; until: string; reason: string };
+
+export type SettledOutcome = 'completed' | 'retried' | 'failed' | 'deferred' | 'lost';
+
+export interface Settled {
+  id: string;
+  outcome: SettledOutcome;
+  status: string | null;
+  run_at: string | null;
+  retry_count: number | null;
 }
 
-export interface FailedAttempt {
-  status: 'queued' | 'failed';
-  retry_count: number;
-  run_at: string;
+export interface SettleSettings {
+  retryBaseDelaySeconds: number;
+  retryMaxDelaySeconds: number;
+  circuitFailureThreshold: number;
+  circuitCooldownSeconds: number;
 }
 
-/** Null when the lease was lost. */
-export async function failJob(
+/** Settles a claimed round in one statement; returns every listed job's outcome. */
+export async function settleJobs(
   db: Database,
-  input: {
-    jobId: string;
-    worker: string;
-    error: string;
-    retryable: boolean;
-    result?: unknown;
-    baseDelaySeconds: number;
-    maxDelaySeconds: number;
-  },
-): Promise<FailedAttempt | null> {
-  const [row] = await db.call<FailedAttempt>('fail_webhook_job', {
-    p_job_id: input.jobId,
-    p_worker: input.worker,
-    p_error: input.error,
-    p_retryable: input.retryable,
-    p_result: input.result ?? null,
-    p_base_delay_seconds: input.baseDelaySeconds,
-    p_max_delay_seconds: input.maxDelaySeconds,
-  });
-  return row ?? null;
-}
-
-export async function deferJob(db: Database, jobId: string, worker: string, until: Date, reason: string): Promise<boolean> {
-  const [row] = await db.call<{ defer_webhook_job: boolean }>('defer_webhook_job', {
-    p_job_id: jobId,
+  worker: string,
+  reports: ReadonlyMap<string, JobReport>,
+  settings: SettleSettings,
+): Promise<Map<string, Settled>> {
+  if (reports.size === 0) return new Map();
+  const rows = await db.call<Settled>('settle_webhook_jobs', {
     p_worker: worker,
-    p_until: until.toISOString(),
-    p_reason: reason,
+    p_outcomes: Object.fromEntries(reports),
+    p_base_delay_seconds: settings.retryBaseDelaySeconds,
+    p_max_delay_seconds: settings.retryMaxDelaySeconds,
+    p_failure_threshold: settings.circuitFailureThreshold,
+    p_cooldown_seconds: settings.circuitCooldownSeconds,
   });
-  return row?.defer_webhook_job === true;
+  return new Map(rows.map((row) => [row.id, row]));
 }
 
-export async function countPendingJobs(db: Database): Promise<{ ready: number; scheduled: number; processing: number }> {
-  const [row] = await db.call<{ ready: string | number; scheduled: string | number; processing: string | number }>(
-    'count_pending_webhook_jobs',
-    {},
-  );
-  return { ready: Number(row?.ready ?? 0), scheduled: Number(row?.scheduled ?? 0), processing: Number(row?.processing ?? 0) };
+export interface Pending {
+  ready: number;
+  scheduled: number;
+  processing: number;
+  /** When the next scheduled job becomes ready. */
+  nextRunAt: Date | null;
+}
+
+type PendingRow = {
+  ready: string | number;
+  scheduled: string | number;
+  processing: string | number;
+  next_run_at: string | Date | null;
+};
+
+function pendingOf(row: PendingRow | undefined): Pending {
+  return {
+    ready: Number(row?.ready ?? 0),
+    scheduled: Number(row?.scheduled ?? 0),
+    processing: Number(row?.processing ?? 0),
+    nextRunAt: row?.next_run_at ? new Date(row.next_run_at) : null,
+  };
+}
+
+export async function countPendingJobs(db: Database): Promise<Pending> {
+  const [row] = await db.call<PendingRow>('count_pending_webhook_jobs', {});
+  return pendingOf(row);
+}
+
+/**
+ * Hands the drain marker back (if `holder` still has it) and counts what is pending after every
+ * enqueue that saw the marker held has committed: a job in this count is this drain's to run.
+ */
+export async function releaseDrainMarker(db: Database, holder: string): Promise<Pending> {
+  const [row] = await db.call<PendingRow>('release_drain_marker', { p_worker: holder });
+  return pendingOf(row);
 }
 
 export async function affectedWorkspaces(db: Database, repositoryId: number | null, repository: string | null): Promise<string[]> {

@@ -1,30 +1,18 @@
+import type { Config } from '../config.ts';
 import type { Database } from '../db/port.ts';
 import { errorMessage, NonRetriableError } from '../errors.ts';
 import { isSupportedEvent } from '../github/events.ts';
 import { executePlan } from '../handlers/execute.ts';
 import { planWork, type WorkItem } from '../handlers/plan.ts';
 import type { EventSender } from '../inngest/sender.ts';
-import type { Circuit } from './circuit.ts';
-import type { DrainSettings } from './drain.ts';
-import { affectedWorkspaces, deferJob, failJob, type ClaimedJob } from './jobs.ts';
-
-export interface JobOutcome {
-  kind: 'completed' | 'retried' | 'failed' | 'deferred' | 'lost';
-  detail: Record<string, unknown>;
-}
-
-/**
- * What running a job returns: an outcome already written, or `succeeded` — the work is done and
- * the drain completes the job together with the rest of its claimed round (one statement).
- */
-export type ProcessResult = JobOutcome | { kind: 'succeeded'; detail: Record<string, unknown> };
+import type { RoundGate } from './circuit.ts';
+import { affectedWorkspaces, type ClaimedJob, type JobReport } from './jobs.ts';
 
 export interface ProcessDeps {
   db: Database;
   sender: EventSender;
-  settings: DrainSettings;
-  worker: string;
-  circuit: Circuit;
+  settings: Pick<Config['drain'], 'fanoutConcurrency'>;
+  gate: Pick<RoundGate, 'enter'>;
 }
 
 /** Reads a job's payload into a work item; a payload that can never work is NonRetriable. */
@@ -54,90 +42,49 @@ export function workItemOf(job: ClaimedJob, workspaceIds: string[]): WorkItem {
       fullName: job.repository ?? (typeof repo?.full_name === 'string' ? repo.full_name : null),
     },
     data: data as Record<string, unknown>,
+    commitCount: typeof p.commit_count === 'number' ? p.commit_count : null,
     workspaceIds,
   };
 }
 
-export async function processJob(job: ClaimedJob, deps: ProcessDeps): Promise<ProcessResult> {
-  const backoff = {
-    baseDelaySeconds: deps.settings.retryBaseDelaySeconds,
-    maxDelaySeconds: deps.settings.retryMaxDelaySeconds,
-  };
+/**
+ * Runs one claimed job and says what happened. It writes no outcome: the drain settles the whole
+ * round in one statement, and SQL decides retries, dead letters and deferrals from these reports.
+ */
+export async function processJob(job: ClaimedJob, deps: ProcessDeps): Promise<JobReport> {
   let item: WorkItem;
   try {
     const probe = workItemOf(job, []);
     item = { ...probe, workspaceIds: await affectedWorkspaces(deps.db, probe.repository.id, probe.repository.fullName) };
   } catch (error) {
     if (!(error instanceof NonRetriableError)) throw error;
-    await failJob(deps.db, { jobId: job.id, worker: deps.worker, error: error.message, retryable: false, ...backoff });
-    return { kind: 'failed', detail: { error: error.message } };
+    return { kind: 'failed', error: error.message, retryable: false };
   }
 
   const plan = await planWork(item);
-  let permit: Awaited<ReturnType<Circuit['acquire']>> | null = null;
   if (plan.events.length > 0) {
-    permit = await deps.circuit.acquire();
-    if (!permit.allowed) {
-      const until = permit.retryAt ?? new Date(Date.now() + deps.settings.circuitCooldownSeconds * 1000);
-      const held = await deferJob(deps.db, job.id, deps.worker, until, `Inngest circuit ${permit.state}; deferred`);
-      return { kind: held ? 'deferred' : 'lost', detail: { until: until.toISOString() } };
-    }
+    const admission = await deps.gate.enter();
+    if (!admission.allowed) return { kind: 'deferred', until: admission.until.toISOString(), reason: admission.reason };
   }
 
-  const result = await executePlan(plan, {
-    db: deps.db,
-    sender: deps.sender,
-    concurrency: deps.settings.fanoutConcurrency,
-  });
+  const result = await executePlan(plan, { db: deps.db, sender: deps.sender, concurrency: deps.settings.fanoutConcurrency });
   const summary = {
     workspaces: item.workspaceIds.length,
     deliveryIds: item.deliveryIds,
     cachesInvalidated: result.staleMarked,
     eventsSent: result.eventsSent,
   };
+  if (result.failures.length === 0) return { kind: 'succeeded', result: summary, sent: result.eventsSent };
 
-  // Only Inngest being unreachable counts against the circuit; a success is reported only when
-  // an event really reached Inngest (a sender bug proves nothing about the dependency).
-  const sendFailed = result.unavailable;
-  const reachedInngest = !sendFailed && result.eventsSent > 0;
-  if (permit && (sendFailed || (reachedInngest && (permit.state !== 'closed' || permit.consecutiveFailures > 0)))) {
-    const after = await deps.circuit.report(!sendFailed, sendFailed ? result.errors.join('; ') : undefined);
-    if (sendFailed && after.state === 'open' && after.retryAt) {
-      // The dependency is down, not the job: wait for the half-open probe without spending a retry.
-      const held = await deferJob(deps.db, job.id, deps.worker, after.retryAt, `Inngest unavailable: ${result.errors.join('; ')}`);
-      return { kind: held ? 'deferred' : 'lost', detail: { until: after.retryAt.toISOString() } };
-    }
+  const errors = result.failures.map((f) => f.error).join('; ') || errorMessage('fan-out failed');
+  // Partial fan-out: the result says which workspaces are done; the next run re-sends everything
+  // (Inngest drops ids it has seen; cache invalidation is idempotent).
+  const partial = { ...summary, succeededWorkspaceIds: result.succeededWorkspaceIds, failedWorkspaceIds: result.failedWorkspaceIds };
+  // Inngest's fault, not the job's: it waits without spending a retry, and the circuit counts it.
+  // A refusal of this job's own events (another 4xx) is the job's failure and never the circuit's.
+  if (result.failures.every((f) => f.cause !== 'job')) {
+    const cause = result.failures.some((f) => f.cause === 'config') ? 'config' : 'outage';
+    return { kind: 'unavailable', error: errors, cause, result: partial };
   }
-  if (sendFailed && job.retry_count + 1 > job.max_retries) {
-    // Retries can run out before the failures open the circuit (few jobs, max_retries below
-    // the threshold): an outage must not dead-letter the job, so it waits a cooldown instead.
-    const until = new Date(Date.now() + deps.settings.circuitCooldownSeconds * 1000);
-    const held = await deferJob(
-      deps.db,
-      job.id,
-      deps.worker,
-      until,
-      `Inngest unavailable (retries spent, waiting for Inngest): ${result.errors.join('; ')}`,
-    );
-    return { kind: held ? 'deferred' : 'lost', detail: { until: until.toISOString() } };
-  }
-
-  if (result.failedWorkspaceIds.length === 0) return { kind: 'succeeded', detail: summary };
-
-  // Partial fan-out: the job failed; its result says which workspaces are done, and the retry
-  // re-sends everything (Inngest drops ids it has seen; cache invalidation is idempotent).
-  const attempt = await failJob(deps.db, {
-    jobId: job.id,
-    worker: deps.worker,
-    error: result.errors.join('; ') || errorMessage('fan-out failed'),
-    retryable: true,
-    result: {
-      ...summary,
-      succeededWorkspaceIds: result.succeededWorkspaceIds,
-      failedWorkspaceIds: result.failedWorkspaceIds,
-    },
-    ...backoff,
-  });
-  if (!attempt) return { kind: 'lost', detail: summary };
-  return { kind: attempt.status === 'failed' ? 'failed' : 'retried', detail: { ...summary, errors: result.errors } };
+  return { kind: 'failed', error: errors, retryable: true, result: partial };
 }

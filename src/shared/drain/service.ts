@@ -6,7 +6,14 @@ import { handleDrainRequest } from './http.ts';
 /** The drain endpoint wired from configuration; the same in the Edge Function and the local stack. */
 export function createDrainHandler(
   config: Pick<Config, 'drain' | 'serviceRoleKey'>,
-  deps: { db: Database; sender: EventSender; log?: (entry: Record<string, unknown>) => void; now?: () => number },
+  deps: {
+    db: Database;
+    sender: EventSender;
+    log?: (entry: Record<string, unknown>) => void;
+    now?: () => number;
+    /** Where the platform can keep working after the answer (EdgeRuntime.waitUntil). */
+    waitUntil?: (work: Promise<unknown>) => void;
+  },
 ): (request: Request) => Promise<Response> {
   const tokens = [config.drain.secret, config.serviceRoleKey].filter((t): t is string => Boolean(t));
   return (request) =>
@@ -17,5 +24,6 @@ export function createDrainHandler(
       tokens,
       ...(deps.log ? { log: deps.log } : {}),
       ...(deps.now ? { now: deps.now } : {}),
+      ...(deps.waitUntil ? { waitUntil: deps.waitUntil } : {}),
     });
 }

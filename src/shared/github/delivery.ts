@@ -1,4 +1,5 @@
 import type { operations } from '@octokit/openapi-webhooks-types';
+import { KNOWN_ACTIONS } from './actions.ts';
 import { isSupportedEvent, type SupportedEvent } from './events.ts';
 import { unstorableReason } from './storable.ts';
 
@@ -40,7 +41,14 @@ type Rule = [path: string, test: (v: unknown) => boolean, expected: string];
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isText = (v: unknown) => typeof v === 'string' && v !== '';
 const isInt = (v: unknown) => Number.isSafeInteger(v);
-const isFullName = (v: unknown) => typeof v === 'string' && /^[^/\s]+\/[^/\s]+$/.test(v);
+const isFullName = (v: unknown) => typeof v === 'string' && v.length <= MAX_NAME_LENGTH && /^[^/\s]+\/[^/\s]+$/.test(v);
+const isSha = (v: unknown) => typeof v === 'string' && /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(v);
+const isRef = (v: unknown) => typeof v === 'string' && v !== '' && v.length <= MAX_REF_LENGTH;
+
+// GitHub's own limits are far below these; the bounds keep a queued job (and a claim round of
+// them) small whatever a signed payload holds.
+const MAX_NAME_LENGTH = 512;
+const MAX_REF_LENGTH = 1024;
 
 const REPOSITORY: Rule[] = [
   ['repository.id', isInt, 'a number'],
@@ -55,8 +63,9 @@ const RULES: Record<SupportedEvent, Rule[]> = {
   issues: [...REPOSITORY, ACTION, ['issue.number', isInt, 'a number']],
   push: [
     ...REPOSITORY,
-    ['ref', isText, 'a string'],
-    ['after', isText, 'a string'],
+    ['ref', isRef, `a string of at most ${MAX_REF_LENGTH} characters`],
+    ['before', isSha, 'a commit sha'],
+    ['after', isSha, 'a commit sha'],
     ['commits', Array.isArray, 'an array'],
   ],
   repository: [...REPOSITORY, ACTION],
@@ -124,6 +133,8 @@ function validate(event: SupportedEvent, payload: Obj): string | null {
     }
     if (payload['repository'] != null) rules.push(...REPOSITORY);
   }
+  const misfit = eventMisfit(event, payload);
+  if (misfit !== null) return misfit;
   for (const [path, test, expected] of rules) {
     if (!test(at(payload, path))) return `"${path}" is missing or not ${expected}.`;
   }
@@ -134,6 +145,33 @@ function validate(event: SupportedEvent, payload: Obj): string | null {
     if (required ? typeof merged !== 'boolean' : merged != null && typeof merged !== 'boolean') {
       return `"pull_request.merged" is ${required ? 'missing or ' : ''}not a boolean.`;
     }
+  }
+  return null;
+}
+
+/**
+ * The top-level objects that make a payload one event and not another. X-GitHub-Event is not
+ * signed, so a captured body relabelled as another event must not pass as that event.
+ */
+const DEFINING_KEYS: Partial<Record<SupportedEvent, readonly string[]>> = {
+  pull_request: ['pull_request'],
+  issues: ['issue'],
+  push: ['commits', 'head_commit', 'pusher'],
+};
+
+function eventMisfit(event: SupportedEvent, payload: Obj): string | null {
+  for (const [other, keys] of Object.entries(DEFINING_KEYS)) {
+    if (other === event) continue;
+    const foreign = keys.find((key) => key in payload);
+    if (foreign !== undefined) return `the payload has "${foreign}", which belongs to ${other} events, not ${event}.`;
+  }
+  if (event === 'pull_request' || event === 'issues' || event === 'repository') {
+    const action = payload['action'];
+    if (typeof action === 'string' && action !== '' && !KNOWN_ACTIONS[event].has(action)) {
+      return `"${action}" is not a known ${event} action.`;
+    }
+  } else if ('action' in payload) {
+    return `${event} payloads have no "action".`;
   }
   return null;
 }

@@ -4,19 +4,38 @@ import { InngestSendError, type EventSender } from '../inngest/sender.ts';
 import { errorMessage } from '../errors.ts';
 import type { WorkPlan } from './plan.ts';
 
+/**
+ * Whose fault a failed effect is, which decides what happens next:
+ * - `outage`: Inngest unreachable, 5xx or 429 — the dependency is down; the job waits (no retry
+ *   spent) and the circuit counts it;
+ * - `config`: Inngest answered 401/403 — our event key is wrong; the circuit opens at once and
+ *   shows the error, the job waits for the fix;
+ * - `job`: anything else (another 4xx, an oversized event, a database error) — this job's own
+ *   failure: retried with backoff, then dead-lettered. It never touches the circuit, so one bad
+ *   event cannot stop everyone's.
+ */
+export type FailureCause = 'outage' | 'config' | 'job';
+
+export interface EffectFailure {
+  cause: FailureCause;
+  error: string;
+}
+
 export interface ExecutionResult {
   staleMarked: number;
   eventsSent: number;
   /** Workspaces whose every effect is done. */
   succeededWorkspaceIds: string[];
   failedWorkspaceIds: string[];
-  errors: string[];
-  /**
-   * A send failed because Inngest could not be reached or refused (InngestSendError): the
-   * dependency's fault, which feeds the circuit breaker. Other sender errors (an oversized
-   * event, a bug) are the job's own failure.
-   */
-  unavailable: boolean;
+  failures: EffectFailure[];
+}
+
+export function failureCause(error: unknown): FailureCause {
+  if (!(error instanceof InngestSendError)) return 'job';
+  const { status } = error;
+  if (status === undefined || status >= 500 || status === 429) return 'outage';
+  if (status === 401 || status === 403) return 'config';
+  return 'job';
 }
 
 export interface ExecuteOptions {
@@ -71,7 +90,7 @@ function workspaceOf(event: OutgoingEvent): string {
  */
 export async function executePlan(plan: WorkPlan, options: ExecuteOptions): Promise<ExecutionResult> {
   const failed = new Set<string>();
-  const errors: string[] = [];
+  const failures: EffectFailure[] = [];
   let staleMarked = 0;
   if (plan.staleWorkspaceIds.length > 0) {
     try {
@@ -79,13 +98,12 @@ export async function executePlan(plan: WorkPlan, options: ExecuteOptions): Prom
       staleMarked = plan.staleWorkspaceIds.length;
     } catch (error) {
       plan.staleWorkspaceIds.forEach((id) => failed.add(id));
-      errors.push(`cache invalidation: ${errorMessage(error)}`);
+      failures.push({ cause: 'job', error: `cache invalidation: ${errorMessage(error)}` });
     }
   }
 
   const batches = chunk(plan.events, options.batchSize ?? 100);
   let eventsSent = 0;
-  let unavailable = false;
   const outcomes = await forEachBounded(batches, options.concurrency ?? 8, async (batch) => {
     await options.sender.send(batch);
     eventsSent += batch.length;
@@ -93,8 +111,7 @@ export async function executePlan(plan: WorkPlan, options: ExecuteOptions): Prom
   outcomes.forEach((outcome, i) => {
     if (outcome.status === 'rejected') {
       batches[i]?.forEach((event) => failed.add(workspaceOf(event)));
-      if (outcome.reason instanceof InngestSendError) unavailable = true;
-      errors.push(`inngest send: ${errorMessage(outcome.reason)}`);
+      failures.push({ cause: failureCause(outcome.reason), error: `inngest send: ${errorMessage(outcome.reason)}` });
     }
   });
 
@@ -104,7 +121,6 @@ export async function executePlan(plan: WorkPlan, options: ExecuteOptions): Prom
     eventsSent,
     succeededWorkspaceIds: [...all].filter((id) => !failed.has(id)),
     failedWorkspaceIds: [...failed],
-    errors,
-    unavailable,
+    failures,
   };
 }

@@ -9,8 +9,10 @@ export interface WorkItem {
   source: string;
   deliveryIds: string[];
   repository: { id: number | null; fullName: string | null };
-  /** The GitHub payload. Read for small facts only; never forwarded. */
+  /** The GitHub payload, or a queued job's subset of it at the same paths. Read for small facts only; never forwarded. */
   data: Record<string, unknown>;
+  /** Commits of a (coalesced) push job; null: count `data.commits`. */
+  commitCount: number | null;
   workspaceIds: string[];
 }
 
@@ -74,7 +76,9 @@ export async function planWork(item: WorkItem): Promise<WorkPlan> {
         events: await perWorkspace(item, METRICS_AGGREGATE_EVENT, {
           reason: 'push',
           ref: item.data.ref ?? null,
+          before: item.data.before ?? null,
           after: item.data.after ?? null,
+          commitCount: item.commitCount ?? (Array.isArray(item.data.commits) ? item.data.commits.length : null),
           pushes: item.deliveryIds.length,
         }),
       };

@@ -1,5 +1,5 @@
 /** The raw body, or `null` when it is larger than `limit` bytes (read no further than that). */
-export async function readBodyWithLimit(request: Request, limit: number): Promise<Uint8Array | null> {
+export async function readBodyWithLimit(request: Request, limit: number): Promise<Uint8Array<ArrayBuffer> | null> {
   const declared = Number(request.headers.get('content-length') ?? Number.NaN);
   if (Number.isFinite(declared) && declared > limit) return null;
   if (!request.body) return new Uint8Array(0);
@@ -24,4 +24,12 @@ export async function readBodyWithLimit(request: Request, limit: number): Promis
     offset += part.byteLength;
   }
   return body;
+}
+
+/** Hex SHA-256 of the raw body: what identifies a delivery whatever GUID it arrives with. */
+export async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  let hex = '';
+  for (const byte of digest) hex += byte.toString(16).padStart(2, '0');
+  return hex;
 }

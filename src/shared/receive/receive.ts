@@ -7,11 +7,12 @@ import { verifySignature } from '../github/verify.ts';
 import { executePlan, type ExecutionResult } from '../handlers/execute.ts';
 import { planWork } from '../handlers/plan.ts';
 import type { EventSender } from '../inngest/sender.ts';
-import { chooseRoute, jobPriority } from '../routing/policy.ts';
+import { jobPayloadOf } from '../github/job-payload.ts';
+import { chooseRoute, jobPriority, queuedWhenTracked } from '../routing/policy.ts';
 import { withTimeout } from '../timeout.ts';
-import { readBodyWithLimit } from './body.ts';
+import { readBodyWithLimit, sha256Hex } from './body.ts';
 import { answer } from './respond.ts';
-import { inspectDelivery, recordDelivery, type NewJob, type Recorded } from './store.ts';
+import { inspectDelivery, receiveQueued, recordDelivery, recordIfDuplicate, type DeliveryKey, type NewJob } from './store.ts';
 
 export type ReceiveMode =
   /** The hybrid receiver: quick work inline, the rest queued for the drain. */
@@ -21,14 +22,17 @@ export type ReceiveMode =
 
 export interface ReceiveDeps {
   config: Pick<Config, 'githubWebhookSecrets' | 'workspaceThreshold' | 'quickEvents' | 'maxBodyBytes' | 'pushDebounceSeconds'> & {
-    drain: Pick<Config['drain'], 'maxRetries' | 'fanoutConcurrency'>;
+    drain: Pick<Config['drain'], 'maxRetries' | 'fanoutConcurrency' | 'kickHoldSeconds'>;
   };
   mode: ReceiveMode;
   /** null when no database is configured: answered as unavailable. */
   db: Database | null;
   sender: EventSender;
-  /** Starts the drain for a queued job; must not throw. Handed to `waitUntil`, never awaited. */
-  kickDrain?: (jobId: string) => Promise<void>;
+  /**
+   * Starts a drain. Called only when the enqueue found no drain running (a burst of queued
+   * deliveries starts one); handed to `waitUntil`, never awaited; its rejection is logged.
+   */
+  kickDrain?: () => Promise<void>;
   waitUntil?: (promise: Promise<unknown>) => void;
   now?: () => number;
   log?: (entry: Record<string, unknown>) => void;
@@ -63,8 +67,7 @@ function inlineTimedOut(budgetMs: number): ExecutionResult {
     eventsSent: 0,
     succeededWorkspaceIds: [],
     failedWorkspaceIds: ['*'],
-    errors: [`inline work exceeded ${budgetMs} ms`],
-    unavailable: true,
+    failures: [{ cause: 'outage', error: `inline work exceeded ${budgetMs} ms` }],
   };
 }
 
@@ -112,6 +115,7 @@ export async function receiveWebhook(request: Request, deps: ReceiveDeps): Promi
     return respond(400, { error: `X-GitHub-Delivery and X-GitHub-Event must be at most ${MAX_HEADER_LENGTH} characters.` });
   }
   if (!deps.db) return respond(503, { error: 'No database is configured (DATABASE_URL or VITE_SUPABASE_URL).' });
+  const key: DeliveryKey = { deliveryId, bodySha256: await sha256Hex(bytes) };
   const bodyRead = now();
   const budget = deps.receiveBudgetMs ?? RECEIVE_BUDGET_MS;
   const scoped = { ...deps, db: withDeadline(deps.db, () => bodyRead + budget - now()) };
@@ -119,7 +123,7 @@ export async function receiveWebhook(request: Request, deps: ReceiveDeps): Promi
   try {
     if (!isSupportedEvent(headerInfo.event)) {
       const recorded = await recordDelivery(scoped.db, {
-        deliveryId,
+        ...key,
         event: headerInfo.event,
         action: null,
         repository: null,
@@ -134,8 +138,13 @@ export async function receiveWebhook(request: Request, deps: ReceiveDeps): Promi
     }
 
     const parsed = parseDelivery(request.headers, rawBody);
-    if (!parsed.ok) return respond(400, { error: parsed.reason });
-    return await routeDelivery(parsed.delivery, scoped, respond, () => now() - started);
+    if (!parsed.ok) {
+      // A body already received is a duplicate whatever its headers say: a captured delivery
+      // relabelled as another event gets the same answer as one replayed under a new GUID.
+      const known = await recordIfDuplicate(scoped.db, { ...key, event: headerInfo.event, responseMs: now() - started });
+      return known ? respond(200, { duplicate: true }) : respond(400, { error: parsed.reason });
+    }
+    return await routeDelivery(parsed.delivery, key, scoped, respond, () => now() - started);
   } catch (error) {
     if (error instanceof DatabaseUnavailableError) {
       deps.log?.({ msg: 'database unavailable', delivery: deliveryId, error: error.message });
@@ -151,31 +160,49 @@ type Respond = (status: number, body: Record<string, unknown>) => Response;
 
 async function routeDelivery(
   delivery: Delivery,
+  key: DeliveryKey,
   deps: ReceiveDeps,
   respond: Respond,
   elapsed: () => number,
 ): Promise<Response> {
   const db = deps.db as Database;
-  const sync = deps.mode === 'sync';
-  const inspection = await inspectDelivery(db, {
-    deliveryId: delivery.id,
-    repositoryId: delivery.repository?.id ?? null,
-    repository: delivery.repository?.fullName ?? null,
-    // Inline work needs the ids; queued work looks them up when it runs.
-    idLimit: sync ? 2_147_483_647 : deps.config.workspaceThreshold,
-  });
-  if (inspection.alreadyRecorded) return respond(200, { duplicate: true });
-
-  const count = inspection.workspaceCount;
-  const route = sync && delivery.event !== 'ping' && count > 0 ? 'inline' : chooseRoute(delivery.event, count, deps.config);
-  const base = {
-    deliveryId: delivery.id,
+  const facts = {
+    ...key,
     event: delivery.event,
     action: delivery.action,
     repository: delivery.repository?.fullName ?? null,
     repositoryId: delivery.repository?.id ?? null,
-    workspaceCount: count,
   };
+  // Most events need no count to be routed: one round trip records and queues them.
+  if (deps.mode === 'hybrid' && queuedWhenTracked(delivery.event, deps.config)) {
+    const received = await receiveQueued(db, {
+      ...facts,
+      responseMs: elapsed(),
+      job: newJob(delivery, deps),
+      kickHoldSeconds: deps.config.drain.kickHoldSeconds,
+    });
+    if (received.duplicate) return respond(200, { duplicate: true });
+    if (received.route === 'no_workspace') return respond(200, { route: 'no_workspace', workspaces: 0, queued: false });
+    kick(received, deps);
+    return respond(202, queuedAnswer(delivery, received, received.workspaceCount ?? 0, deps));
+  }
+
+  const sync = deps.mode === 'sync';
+  const inspection = await inspectDelivery(db, {
+    ...key,
+    repositoryId: facts.repositoryId,
+    repository: facts.repository,
+    // Inline work needs the ids; queued work looks them up when it runs.
+    idLimit: sync ? 2_147_483_647 : deps.config.workspaceThreshold,
+  });
+  if (inspection.alreadyRecorded) {
+    await recordIfDuplicate(db, { ...key, event: delivery.event, responseMs: elapsed() });
+    return respond(200, { duplicate: true });
+  }
+
+  const count = inspection.workspaceCount;
+  const route = sync && delivery.event !== 'ping' && count > 0 ? 'inline' : chooseRoute(delivery.event, count, deps.config);
+  const base = { ...facts, workspaceCount: count };
 
   if (route === 'no_workspace') {
     const recorded = await recordDelivery(db, { ...base, route, statusCode: 200, responseMs: elapsed() });
@@ -191,54 +218,75 @@ async function routeDelivery(
       deliveryIds: [delivery.id],
       repository: { id: base.repositoryId, fullName: base.repository },
       data: delivery.payload as unknown as Record<string, unknown>,
+      commitCount: null,
       workspaceIds: inspection.workspaceIds ?? [],
     });
     const work = executePlan(plan, { db, sender: deps.sender, concurrency: deps.config.drain.fanoutConcurrency });
     const result = sync ? await work : await withTimeout(work, INLINE_BUDGET_MS, () => inlineTimedOut(INLINE_BUDGET_MS));
-    if (result.failedWorkspaceIds.length === 0) {
+    if (result.failures.length === 0) {
       const recorded = await recordDelivery(db, { ...base, route, statusCode: 200, responseMs: elapsed() });
       if (recorded.duplicate) return respond(200, { duplicate: true });
       return respond(200, { route, workspaces: count, eventsSent: result.eventsSent, cachesInvalidated: result.staleMarked });
     }
-    deps.log?.({ msg: 'inline work failed', delivery: delivery.id, errors: result.errors });
+    deps.log?.({ msg: 'inline work failed', delivery: delivery.id, errors: result.failures.map((f) => f.error) });
     if (sync) {
       // Nothing recorded: GitHub shows the failure and a redelivery runs the work again.
-      return respond(502, { error: `Inline work failed: ${result.errors.join('; ')}` });
+      return respond(502, { error: `Inline work failed: ${result.failures.map((f) => f.error).join('; ')}` });
     }
     // Nothing lost: the drain retries what failed inline (event ids make the re-send safe).
   }
 
-  // Pushes wait out a debounce window so a burst becomes one job; kicking them now would claim
-  // the job at once and end the window. The sweep (or the local timer) runs them after it.
-  const coalescible = delivery.event === 'push' && base.repositoryId !== null;
-  const debounced = coalescible && deps.config.pushDebounceSeconds > 0;
-  const job: NewJob = {
+  const recorded = await recordDelivery(db, {
+    ...base,
+    route: 'queued',
+    statusCode: 202,
+    responseMs: elapsed(),
+    job: newJob(delivery, deps),
+    kickHoldSeconds: deps.config.drain.kickHoldSeconds,
+  });
+  if (recorded.duplicate) return respond(200, { duplicate: true });
+  kick(recorded, deps);
+  return respond(202, queuedAnswer(delivery, recorded, count, deps));
+}
+
+/** Pushes of one repository and ref coalesce while the job waits out its debounce window. */
+function debounced(delivery: Delivery, deps: ReceiveDeps): boolean {
+  return delivery.event === 'push' && delivery.repository !== null && deps.config.pushDebounceSeconds > 0;
+}
+
+function newJob(delivery: Delivery, deps: ReceiveDeps): NewJob {
+  const coalescible = delivery.event === 'push' && delivery.repository !== null;
+  return {
     type: `webhook/${delivery.event}`,
-    payload: {
-      event: delivery.event,
-      action: delivery.action,
-      delivery_id: delivery.id,
-      data: delivery.payload,
-      received_at: new Date().toISOString(),
-    },
+    payload: jobPayloadOf(delivery, new Date().toISOString()),
     priority: jobPriority(delivery.event),
     max_retries: deps.config.drain.maxRetries,
-    coalesce_key: coalescible ? `push:${base.repositoryId}` : null,
-    delay_seconds: debounced ? deps.config.pushDebounceSeconds : 0,
+    coalesce_key:
+      coalescible && delivery.event === 'push' ? `push:${delivery.repository?.id}:${delivery.payload.ref}` : null,
+    delay_seconds: debounced(delivery, deps) ? deps.config.pushDebounceSeconds : 0,
   };
-  const recorded: Recorded = await recordDelivery(db, { ...base, route: 'queued', statusCode: 202, responseMs: elapsed(), job });
-  if (recorded.duplicate) return respond(200, { duplicate: true });
-  if (recorded.jobId && deps.kickDrain && !debounced) {
-    const kick = deps.kickDrain(recorded.jobId).catch((error: unknown) => {
-      deps.log?.({ msg: 'drain kick failed', jobId: recorded.jobId, error: errorMessage(error) });
-    });
-    if (deps.waitUntil) deps.waitUntil(kick);
-  }
-  return respond(202, {
-    route: 'queued',
-    jobId: recorded.jobId,
-    coalesced: recorded.coalesced,
-    workspaces: count,
-    ...(debounced ? { debounceSeconds: deps.config.pushDebounceSeconds } : {}),
+}
+
+/** Starts a drain when the enqueue asked for one; a burst of deliveries asks once. */
+function kick(enqueued: { kick: boolean; jobId: string | null }, deps: ReceiveDeps): void {
+  if (!enqueued.kick || !deps.kickDrain) return;
+  const started = deps.kickDrain().catch((error: unknown) => {
+    deps.log?.({ msg: 'drain kick failed', jobId: enqueued.jobId, error: errorMessage(error) });
   });
+  deps.waitUntil?.(started);
+}
+
+function queuedAnswer(
+  delivery: Delivery,
+  enqueued: { jobId: string | null; coalesced: boolean },
+  workspaces: number,
+  deps: ReceiveDeps,
+): Record<string, unknown> {
+  return {
+    route: 'queued',
+    jobId: enqueued.jobId,
+    coalesced: enqueued.coalesced,
+    workspaces,
+    ...(debounced(delivery, deps) ? { debounceSeconds: deps.config.pushDebounceSeconds } : {}),
+  };
 }

@@ -22,6 +22,16 @@ export function chooseRoute(event: SupportedEvent, workspaceCount: number, polic
   return policy.quickEvents.includes(event) ? 'inline' : 'queue';
 }
 
+/**
+ * True when, for a tracked repository, the event is queued whatever the workspace count: then
+ * only "tracked at all?" is left to decide, which the enqueue can answer in the same round trip
+ * (receive_webhook_delivery records no_workspace when the count is 0). Quick events and pings
+ * need the count first to choose inline work.
+ */
+export function queuedWhenTracked(event: SupportedEvent, policy: RoutingPolicy): boolean {
+  return event !== 'ping' && !policy.quickEvents.includes(event);
+}
+
 /** Lower runs first: pull requests and issues are what users look at; pushes are debounced. */
 export function jobPriority(event: SupportedEvent): number {
   switch (event) {

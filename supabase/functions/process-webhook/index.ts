@@ -4,7 +4,8 @@ import { loadConfig } from '../../../src/shared/config.ts';
 import { ConfigError } from '../../../src/shared/errors.ts';
 import { createPostgresDatabase } from '../../../src/shared/db/postgres.ts';
 import { createDrainHandler } from '../../../src/shared/drain/service.ts';
-import { senderFromConfig } from '../../../src/shared/inngest/from-config.ts';
+import { createEventApiSender } from '../../../src/shared/inngest/event-api-sender.ts';
+import { configuredSender } from '../../../src/shared/inngest/sender.ts';
 
 const config = loadConfig(Deno.env.toObject());
 if (config.database.kind !== 'postgres') {
@@ -12,10 +13,16 @@ if (config.database.kind !== 'postgres') {
   throw new ConfigError('SUPABASE_DB_URL', 'is required (or DATABASE_URL): the drain talks to Postgres directly');
 }
 
+// Supabase's runtime keeps a promise handed to EdgeRuntime.waitUntil running after the answer.
+declare const EdgeRuntime: { waitUntil(work: Promise<unknown>): void } | undefined;
+const edgeRuntime = typeof EdgeRuntime === 'undefined' ? undefined : EdgeRuntime;
+
 const handler = createDrainHandler(config, {
   db: createPostgresDatabase(config.database.url, { max: 4 }),
-  sender: senderFromConfig(config),
+  // The Event API over fetch, not the SDK: the SDK's dependencies exceed Supabase's bundle limit.
+  sender: configuredSender(config, createEventApiSender),
   log: (entry) => console.log(JSON.stringify({ at: new Date().toISOString(), ...entry })),
+  ...(edgeRuntime ? { waitUntil: (work: Promise<unknown>) => edgeRuntime.waitUntil(work) } : {}),
 });
 
 // PROCESS_WEBHOOK_PORT is for running the function outside Supabase (tests, self-hosting).

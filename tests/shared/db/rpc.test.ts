@@ -88,22 +88,43 @@ describe('supabase-js rpc() adapter', () => {
     const [job] = await t.query('select id, type from background_jobs where repository = $1', [repo.fullName]);
     expect(body.jobId).toBe(job?.id);
 
-    expect(seen.map((r) => `${r.method} ${r.path}`)).toEqual([
-      'POST /rest/v1/rpc/inspect_webhook_delivery',
-      'POST /rest/v1/rpc/record_webhook_delivery',
-    ]);
+    // A queued delivery is one round trip.
+    expect(seen.map((r) => `${r.method} ${r.path}`)).toEqual(['POST /rest/v1/rpc/receive_webhook_delivery']);
     for (const request of seen) {
       expect(request.apikey).toBe(SERVICE_KEY);
       expect(request.authorization).toBe(`Bearer ${SERVICE_KEY}`);
       expect(request.contentType).toMatch(/application\/json/);
     }
+    expect(seen[0]?.body).toMatchObject({
+      p_delivery_id: body.delivery,
+      p_body_sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+      p_event: 'pull_request',
+      p_action: 'opened',
+      p_repository_github_id: repo.githubId,
+      p_repository: repo.fullName,
+      p_kick_hold_seconds: 10,
+      p_job: { type: 'webhook/pull_request', priority: 10, coalesce_key: null },
+    });
+  });
+
+  it('runs a quick event inline through rpc: inspect, the work, then record', async () => {
+    const repo = { fullName: 'acme/rpc-quick', githubId: 777_002 };
+    await seedRepository(t.query, { ...repo, workspaces: 3 });
+    const client = createClient(baseUrl, SERVICE_KEY, { auth: { persistSession: false, autoRefreshToken: false } });
+    const h = harness(createRpcDatabase(client));
+    seen.length = 0;
+    const { status, body } = await h.receive(await signedRequest({ event: 'repository', payload: payloadFor('repository', repo) }));
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ route: 'inline', workspaces: 3, eventsSent: 3 });
+    expect(seen.map((r) => r.path)).toEqual(['/rest/v1/rpc/inspect_webhook_delivery', '/rest/v1/rpc/record_webhook_delivery']);
     expect(seen[0]?.body).toEqual({
       p_delivery_id: body.delivery,
+      p_body_sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
       p_repository_github_id: repo.githubId,
       p_repository: repo.fullName,
       p_id_limit: 10,
     });
-    expect(seen[1]?.body).toMatchObject({ p_delivery_id: body.delivery, p_route: 'queued', p_status_code: 202 });
+    expect(seen[1]?.body).toMatchObject({ p_delivery_id: body.delivery, p_route: 'inline', p_status_code: 200 });
   });
 
   it('returns scalar results as one row named after the function', async () => {

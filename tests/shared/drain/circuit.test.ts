@@ -76,14 +76,14 @@ async function passCooldown(): Promise<void> {
 }
 
 describe('the Inngest circuit breaker', () => {
-  it(`opens after ${THRESHOLD} consecutive send failures; the job that opens it is deferred, not retried`, async () => {
+  it(`opens after ${THRESHOLD} consecutive send failures; every job waits for it without spending a retry`, async () => {
     const jobs = [await prOpened(), await prOpened(), await prOpened()];
     const sender = failingSender();
     const before = await dbNow(t.query);
     const summary = await runDrain({ db: t.db, sender, settings: settings() });
     const after = await dbNow(t.query);
     expect(sender.calls).toHaveLength(3);
-    expect(summary).toMatchObject({ claimed: 3, retried: 2, deferred: 1, failed: 0 });
+    expect(summary).toMatchObject({ claimed: 3, deferred: 3, retried: 0, failed: 0 });
 
     const circuit = await circuitRow();
     expect(circuit).toMatchObject({ state: 'open', consecutive_failures: 3, probe_owner: null });
@@ -92,19 +92,28 @@ describe('the Inngest circuit breaker', () => {
     expect(ms(circuit.retry_at)).toBeLessThanOrEqual(after + COOLDOWN * 1000 + 1);
 
     const rows = await Promise.all(jobs.map((id) => jobRow(t.query, id)));
-    expect(rows.map((r) => [r.status, r.retry_count])).toEqual([['queued', 1], ['queued', 1], ['queued', 0]]);
-    expect(ms(rows[2]!.run_at)).toBe(ms(circuit.retry_at));
+    expect(rows.map((r) => [r.status, r.retry_count])).toEqual([['queued', 0], ['queued', 0], ['queued', 0]]);
+    for (const row of rows) {
+      expect(ms(row.run_at)).toBe(ms(circuit.retry_at));
+      expect(row.error).toMatch(/^Inngest unavailable: inngest send/);
+    }
   });
 
   it('fewer failures than the threshold keep it closed, and a success resets the count', async () => {
     const jobs = [await prOpened(), await prOpened(), await prOpened()];
     const sender = stubSender((_batch, call) => call <= THRESHOLD - 1);
     const db = spyDatabase(t.db);
-    const summary = await runDrain({ db, sender, settings: settings() });
-    expect(summary).toMatchObject({ claimed: 3, retried: 2, completed: 1 });
-    expect(db.callsTo('report_circuit').map((c) => c.args.p_success)).toEqual([false, false, true]);
+    // Two rounds: the two failures, then the success.
+    const summary = await runDrain({ db, sender, settings: settings({ batchSize: 2 }) });
+    expect(summary).toMatchObject({ claimed: 3, deferred: 2, completed: 1, retried: 0 });
+    expect(db.callsTo('settle_webhook_jobs')).toHaveLength(2);
     expect(await circuitRow()).toMatchObject({ state: 'closed', consecutive_failures: 0 });
     expect((await jobRow(t.query, jobs[2]!)).status).toBe('completed');
+    for (const id of jobs.slice(0, 2)) {
+      const row = await jobRow(t.query, id);
+      expect(row).toMatchObject({ status: 'queued', retry_count: 0 });
+      expect(ms(row.run_at)).toBeGreaterThan(await dbNow(t.query));
+    }
   });
 
   it('while open, Inngest jobs are deferred to retry_at without spending a retry; cache-only jobs still complete', async () => {
@@ -140,8 +149,8 @@ describe('the Inngest circuit breaker', () => {
     const recovered = await runDrain({ db, sender: working, settings: settings() });
     const [first] = db.callsTo('acquire_circuit');
     expect(first?.rows).toEqual([expect.objectContaining({ allowed: true, state: 'half_open' })]);
-    expect(db.callsTo('report_circuit')[0]?.args.p_success).toBe(true);
-    expect(recovered).toMatchObject({ claimed: 3, completed: 3, deferred: 0 });
+    // One job probes; the round's other two are put back at once and run once the probe closed it.
+    expect(recovered).toMatchObject({ claimed: 5, completed: 3, deferred: 2 });
     expect(await circuitRow()).toMatchObject({ state: 'closed', consecutive_failures: 0, retry_at: null, probe_owner: null });
     for (const id of Object.values(needsInngest)) expect((await jobRow(t.query, id)).status).toBe('completed');
     // 1 push + 11 repository + 1 pull_request event.
@@ -176,7 +185,7 @@ describe('the Inngest circuit breaker', () => {
 
   it('while half-open only the probing drain may send; a stuck probe is replaced after the timeout', async () => {
     await seedOpenCircuit(-1);
-    const circuitSettings = { failureThreshold: THRESHOLD, cooldownSeconds: COOLDOWN };
+    const circuitSettings = { probeTimeoutSeconds: COOLDOWN };
     const probe = new Circuit(t.db, INNGEST_CIRCUIT, 'probe', circuitSettings);
     const other = new Circuit(t.db, INNGEST_CIRCUIT, 'other', circuitSettings);
     expect(await probe.acquire()).toMatchObject({ allowed: true, state: 'half_open' });
@@ -199,27 +208,78 @@ describe('the Inngest circuit breaker', () => {
     expect(await circuitRow()).toMatchObject({ probe_owner: 'other' });
   });
 
-  it('a lone job in an outage keeps its last retry while the circuit is still closed', async () => {
-    // Retries run out (max_retries 1) before the failures reach the threshold (3): the outage,
-    // not the job, would otherwise put it in the dead letter.
+  it('an outage never spends a retry: a lone job with max_retries 1 waits out the outage and completes', async () => {
     const id = await prOpened(small, { JOB_MAX_RETRIES: '1' });
     const sender = failingSender();
-    const summary = await runDrain({ db: t.db, sender, settings: settings({ retryBaseDelaySeconds: 0 }) });
-    expect(summary.failed).toBe(0);
-    expect(sender.calls).toHaveLength(2);
-    expect(await circuitRow()).toMatchObject({ state: 'closed', consecutive_failures: 2 });
-    const row = await jobRow(t.query, id);
-    expect(row).toMatchObject({ status: 'queued', retry_count: 1, failed_at: null });
-    expect(row.error).toMatch(/Inngest unavailable/);
-    expect(ms(row.run_at)).toBeGreaterThan(await dbNow(t.query));
-
-    // The third failure opens the circuit; the job is still waiting, never failed.
-    await passCooldown();
-    expect(await runDrain({ db: t.db, sender, settings: settings() })).toMatchObject({ deferred: 1, failed: 0 });
-    expect(await circuitRow()).toMatchObject({ state: 'open' });
+    for (let attempt = 1; attempt <= THRESHOLD; attempt += 1) {
+      await t.query('update public.background_jobs set run_at = now() where id = $1', [id]);
+      expect(await runDrain({ db: t.db, sender, settings: settings() })).toMatchObject({ claimed: 1, deferred: 1, failed: 0, retried: 0 });
+      const row = await jobRow(t.query, id);
+      expect(row).toMatchObject({ status: 'queued', retry_count: 0, failed_at: null });
+      expect(row.error).toMatch(/Inngest unavailable/);
+    }
+    expect(await circuitRow()).toMatchObject({ state: 'open', consecutive_failures: THRESHOLD });
     await passCooldown();
     expect(await runDrain({ db: t.db, sender: stubSender(), settings: settings() })).toMatchObject({ completed: 1 });
-    expect(await jobRow(t.query, id)).toMatchObject({ status: 'completed', retry_count: 1 });
+    expect(await jobRow(t.query, id)).toMatchObject({ status: 'completed', retry_count: 0 });
+  });
+
+  it.each([400, 413, 422])('a poison event (Inngest answers %i) is the job\'s failure: retried, then dead-lettered; the circuit never moves', async (status) => {
+    const poison = await prOpened(small, { JOB_MAX_RETRIES: '1' });
+    const healthy = await receive('repository', wide, (p) => p.action === 'edited');
+    const sender = stubSender((batch) => batch.some((e) => e.name === 'workspace.metrics.aggregate'), status);
+    const first = await runDrain({ db: t.db, sender, settings: settings({ concurrency: 2 }) });
+    expect(first).toMatchObject({ claimed: 2, retried: 1, completed: 1, deferred: 0 });
+    expect((await jobRow(t.query, healthy)).status).toBe('completed');
+    await t.query('update public.background_jobs set run_at = now() where id = $1', [poison]);
+    expect(await runDrain({ db: t.db, sender, settings: settings() })).toMatchObject({ claimed: 1, failed: 1 });
+    const row = await jobRow(t.query, poison);
+    expect(row).toMatchObject({ status: 'failed', retry_count: 2 });
+    expect(row.error).toContain(`Inngest answered ${status}`);
+    expect(await circuitRow()).toMatchObject({ state: 'closed', consecutive_failures: 0 });
+  });
+
+  it.each([401, 403])('Inngest answering %i is a configuration outage: the circuit opens at once and shows it; no retry spent', async (status) => {
+    const id = await prOpened();
+    const summary = await runDrain({ db: t.db, sender: failingSender(status), settings: settings() });
+    expect(summary).toMatchObject({ claimed: 1, deferred: 1, failed: 0, retried: 0 });
+    const circuit = await circuitRow();
+    expect(circuit).toMatchObject({ state: 'open', consecutive_failures: 1 });
+    expect(circuit.last_error).toContain(`Inngest answered ${status}`);
+    const row = await jobRow(t.query, id);
+    expect(row).toMatchObject({ status: 'queued', retry_count: 0 });
+    expect(row.error).toMatch(/^Inngest configuration: /);
+    expect(ms(row.run_at)).toBe(ms(circuit.retry_at));
+  });
+
+  it('one probe at a time, held for at least the job timeout even when the cooldown is shorter', async () => {
+    await seedOpenCircuit(-1);
+    const probe = new Circuit(t.db, INNGEST_CIRCUIT, 'probe', { probeTimeoutSeconds: 5 });
+    const other = new Circuit(t.db, INNGEST_CIRCUIT, 'other', { probeTimeoutSeconds: 5 });
+    expect(await probe.acquire()).toMatchObject({ allowed: true, state: 'half_open' });
+    // 2 s later (past a 1 s cooldown, inside the 5 s job timeout) the probe is still running.
+    await t.query(`update public.webhook_circuit_breakers set updated_at = now() - interval '2 seconds'`, []);
+    expect(await other.acquire()).toMatchObject({ allowed: false, state: 'half_open' });
+    await t.query(`update public.webhook_circuit_breakers set updated_at = now() - interval '6 seconds'`, []);
+    expect(await other.acquire()).toMatchObject({ allowed: true, state: 'half_open' });
+  });
+
+  it('a drain passes the longer of the cooldown and the job timeout as the probe timeout', async () => {
+    await prOpened();
+    const db = spyDatabase(t.db);
+    await runDrain({ db, sender: stubSender(), settings: settings({ circuitCooldownSeconds: 1, jobTimeoutMs: 45_000 }) });
+    expect(db.callsTo('acquire_circuit').map((c) => c.args.p_probe_timeout_seconds)).toEqual([45]);
+  });
+
+  it('while half open only the probe\'s own report counts', async () => {
+    await seedOpenCircuit(-1);
+    await new Circuit(t.db, INNGEST_CIRCUIT, 'probe', { probeTimeoutSeconds: 30 }).acquire();
+    // A straggler that started before the circuit opened reports a failure, then a success.
+    await t.db.call('report_circuit', { p_name: INNGEST_CIRCUIT, p_worker: 'straggler', p_success: false, p_failure_threshold: THRESHOLD, p_cooldown_seconds: COOLDOWN });
+    await t.db.call('report_circuit', { p_name: INNGEST_CIRCUIT, p_worker: 'straggler', p_success: true });
+    expect(await circuitRow()).toMatchObject({ state: 'half_open', probe_owner: 'probe', consecutive_failures: THRESHOLD });
+    await t.db.call('report_circuit', { p_name: INNGEST_CIRCUIT, p_worker: 'probe', p_success: true });
+    expect(await circuitRow()).toMatchObject({ state: 'closed', consecutive_failures: 0, probe_owner: null });
   });
 
   it('a sender error that is not an outage (a bug, an oversized event) is the job\'s failure, not the circuit\'s', async () => {
@@ -263,7 +323,8 @@ describe('the Inngest circuit breaker', () => {
     // Inngest is back: every job completes.
     await passCooldown();
     const summary = await runDrain({ db: t.db, sender: stubSender(), settings: settings({ concurrency: 4 }) });
-    expect(summary).toMatchObject({ claimed: ids.length, completed: ids.length, failed: 0 });
+    // One job probes; the rest of its round waits for the verdict and runs in the next round.
+    expect(summary).toMatchObject({ claimed: 2 * ids.length - 1, completed: ids.length, failed: 0 });
     expect(await statusCounts(t.query)).toEqual({ completed: ids.length });
   });
 });

@@ -1,9 +1,13 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPostgresDatabase } from '../../../src/shared/db/postgres.ts';
 import { drain } from '../../../src/shared/drain/drain.ts';
-import { claimJobs, completeJob, completeJobs, deferJob, failJob } from '../../../src/shared/drain/jobs.ts';
+import { claimJobs } from '../../../src/shared/drain/jobs.ts';
 import {
+  completeJob,
+  completeJobs,
+  deferJob,
   drainSettings,
+  failJob,
   insertJobs,
   jobRow,
   logSink,
@@ -182,7 +186,7 @@ describe('leases', () => {
     // The sender is not called for issues; take the lease away while the job is running instead.
     const db = {
       async call<Row>(fn: Parameters<typeof t.db.call>[0], args: Parameters<typeof t.db.call>[1]): Promise<Row[]> {
-        if (fn === 'complete_webhook_jobs') {
+        if (fn === 'settle_webhook_jobs') {
           await t.query(`update public.background_jobs set locked_by = 'thief' where id = $1`, [id]);
         }
         return t.db.call<Row>(fn, args);
@@ -192,6 +196,54 @@ describe('leases', () => {
     expect(summary).toMatchObject({ claimed: 1, completed: 0, lost: 1 });
     expect(sink.jobs()).toEqual([expect.objectContaining({ jobId: id, outcome: 'lost' })]);
     expect(await jobRow(t.query, id!)).toMatchObject({ status: 'processing', locked_by: 'thief' });
+  });
+});
+
+describe('findings of the hardening review', () => {
+  it('a claim without a lease is refused: its job would never expire', async () => {
+    await insertJobs(t.query, { repo, count: 1 });
+    for (const lease of ['null', '0', '-5']) {
+      const error = await t.query(`select * from claim_webhook_jobs('w', 1, ${lease})`, []).then(() => null, (e: { code?: string; message: string }) => e);
+      expect(error?.code, lease).toBe('22023');
+      expect(error?.message).toMatch(/p_lease_seconds/);
+    }
+    expect(await statusCounts(t.query)).toEqual({ queued: 1 });
+  });
+
+  it('a malformed job whose lease another drain took is lost to this drain, not counted as failed', async () => {
+    const [id] = await insertJobs(t.query, { repo, count: 1 });
+    await t.query(`update public.background_jobs set payload = payload - 'data' where id = $1`, [id]);
+    const db = {
+      async call<Row>(fn: Parameters<typeof t.db.call>[0], args: Parameters<typeof t.db.call>[1]): Promise<Row[]> {
+        if (fn === 'settle_webhook_jobs') await t.query(`update public.background_jobs set locked_by = 'thief' where id = $1`, [id]);
+        return t.db.call<Row>(fn, args);
+      },
+    };
+    const summary = await runDrain({ db, sender: stubSender() });
+    expect(summary).toMatchObject({ claimed: 1, failed: 0, lost: 1 });
+    expect(await jobRow(t.query, id!)).toMatchObject({ status: 'processing', locked_by: 'thief', retry_count: 0 });
+  });
+
+  it('a replay starts a clean run: no old result, completion time or duration, and a failed replay shows no old success', async () => {
+    const [id] = await insertJobs(t.query, { repo, count: 1 });
+    await t.query(`update public.background_jobs set payload = payload || '{"delivery_id": "replay-clean-1"}' where id = $1`, [id]);
+    await t.query(
+      `insert into public.webhook_deliveries (delivery_id, event, route, status_code, job_id) values ('replay-clean-1', 'issues', 'queued', 202, $1)`,
+      [id],
+    );
+    const worker = newWorker();
+    await claimJobs(t.db, { worker, limit: 1, ...lease });
+    expect(await completeJob(t.db, id!, worker, { first: 'success' })).toBe(true);
+    const [replayed] = await t.db.call<{ replayed: boolean }>('replay_webhook_delivery', { p_delivery_id: 'replay-clean-1' });
+    expect(replayed?.replayed).toBe(true);
+    expect(await jobRow(t.query, id!)).toMatchObject({ status: 'queued', result: null, completed_at: null, duration_ms: null, started_at: null });
+    const again = newWorker();
+    await claimJobs(t.db, { worker: again, limit: 1, ...lease });
+    await failJob(t.db, { jobId: id!, worker: again, error: 'second run failed', retryable: false });
+    expect(await jobRow(t.query, id!)).toMatchObject({ status: 'failed', result: null, error: 'second run failed', completed_at: null });
+    // And a dead letter replayed by id starts clean too.
+    await t.db.call('replay_webhook_jobs', { p_job_id: id });
+    expect(await jobRow(t.query, id!)).toMatchObject({ status: 'queued', failed_at: null, error: null, result: null, duration_ms: null });
   });
 });
 
@@ -253,8 +305,8 @@ describe('completing a round', () => {
     const summary = await runDrain({ db: spy, sender: stubSender(), settings: drainSettings({ batchSize: 3, concurrency: 2 }) });
     expect(summary).toMatchObject({ claimed: 7, completed: 7, lost: 0 });
     expect(spy.callsTo('complete_webhook_job')).toEqual([]);
-    const rounds = spy.callsTo('complete_webhook_jobs');
-    expect(rounds.map((c) => Object.keys(c.args.p_results as object).length)).toEqual([3, 3, 1]);
+    const rounds = spy.callsTo('settle_webhook_jobs');
+    expect(rounds.map((c) => Object.keys(c.args.p_outcomes as object).length)).toEqual([3, 3, 1]);
     // Each round is completed under the lease owner that claimed it.
     const owners = spy.callsTo('claim_webhook_jobs').map((c) => c.args.p_worker);
     expect(rounds.map((c) => c.args.p_worker)).toEqual(owners.slice(0, 3));
@@ -266,7 +318,7 @@ describe('completing a round', () => {
     let refused = 0;
     const db = {
       async call<Row>(fn: Parameters<typeof t.db.call>[0], args: Parameters<typeof t.db.call>[1]): Promise<Row[]> {
-        if (fn === 'complete_webhook_jobs' && refused === 0) {
+        if (fn === 'settle_webhook_jobs' && refused === 0) {
           refused += 1;
           throw new Error('connection reset');
         }
@@ -278,7 +330,7 @@ describe('completing a round', () => {
     expect(await statusCounts(t.query)).toEqual({ completed: 3 });
   });
 
-  it('a round with a success and a malformed job: one outcome each, only the success in the round complete', async () => {
+  it('a round with a success and a malformed job: one outcome each, settled together in one call', async () => {
     const [good] = await insertJobs(t.query, { repo, count: 1, event: 'issues' });
     const [bad] = await insertJobs(t.query, { repo, count: 1, event: 'issues' });
     await t.query(`update public.background_jobs set payload = payload - 'data' where id = $1`, [bad]);
@@ -293,7 +345,9 @@ describe('completing a round', () => {
       ]),
     );
     expect(sink.jobs()).toHaveLength(2);
-    expect(spy.callsTo('complete_webhook_jobs').map((c) => Object.keys(c.args.p_results as object))).toEqual([[good]]);
+    const settles = spy.callsTo('settle_webhook_jobs').map((c) => c.args.p_outcomes as Record<string, { kind: string }>);
+    expect(settles).toHaveLength(1);
+    expect(Object.fromEntries(Object.entries(settles[0]!).map(([id, o]) => [id, o.kind]))).toEqual({ [good!]: 'succeeded', [bad!]: 'failed' });
     expect(await jobRow(t.query, bad!)).toMatchObject({ status: 'failed' });
   });
 
@@ -328,7 +382,7 @@ describe('completing a round', () => {
     const sink = logSink();
     const db = {
       async call<Row>(fn: Parameters<typeof t.db.call>[0], args: Parameters<typeof t.db.call>[1]): Promise<Row[]> {
-        if (fn === 'complete_webhook_jobs') throw new Error('connection reset');
+        if (fn === 'settle_webhook_jobs') throw new Error('connection reset');
         return t.db.call<Row>(fn, args);
       },
     };

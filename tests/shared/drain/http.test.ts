@@ -156,4 +156,58 @@ describe('handleDrainRequest', () => {
     expect(await response.json()).toMatchObject({ ok: false, worker: 'w-503' });
     expect(logs).toEqual([expect.objectContaining({ msg: 'drain: database unavailable', worker: 'w-503' })]);
   });
+
+  describe('where the runtime can keep working after the answer (EdgeRuntime.waitUntil)', () => {
+    function earlyHandler(kept: Promise<unknown>[], db: Database = t.db) {
+      return createDrainHandler(loadConfig({ PROCESS_WEBHOOK_SECRET: SECRET }), {
+        db,
+        sender: stubSender(),
+        waitUntil: (work) => kept.push(work),
+      });
+    }
+
+    it('{} answers 202 with what the first claim took and drains on in the background', async () => {
+      const ids = await insertJobs(t.query, { repo, count: 3 });
+      // Hold the round's settle until the answer is out, to show the answer does not wait for it.
+      let release: () => void = () => {};
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const db: Database = {
+        async call(fn, args) {
+          if (fn === 'settle_webhook_jobs') await gate;
+          return t.db.call(fn, args);
+        },
+      };
+      const kept: Promise<unknown>[] = [];
+      const { status, body } = await call(earlyHandler(kept, db), post('{}'));
+      expect(status).toBe(202);
+      expect(body).toMatchObject({ ok: true, claimed: 3, background: true });
+      expect(body.worker).toMatch(/^drain-/);
+      expect(kept).toHaveLength(1);
+      for (const id of ids) expect((await jobRow(t.query, id)).status).toBe('processing');
+      release();
+      await Promise.all(kept);
+      for (const id of ids) expect((await jobRow(t.query, id)).status).toBe('completed');
+    });
+
+    it('{jobId} still answers 200 with the summary after running that job', async () => {
+      const [id] = await insertJobs(t.query, { repo, count: 1 });
+      const kept: Promise<unknown>[] = [];
+      const { status, body } = await call(earlyHandler(kept), post(JSON.stringify({ jobId: id })));
+      expect(status).toBe(200);
+      expect(body).toMatchObject({ ok: true, claimed: 1, completed: 1 });
+      expect(kept).toHaveLength(0);
+    });
+
+    it('503 when the first claim cannot reach the database', async () => {
+      const down: Database = {
+        async call() {
+          throw new DatabaseUnavailableError('connection refused');
+        },
+      };
+      const kept: Promise<unknown>[] = [];
+      const { status, body } = await call(earlyHandler(kept, down), post('{}'));
+      expect(status).toBe(503);
+      expect(body).toMatchObject({ ok: false, error: 'The database is unavailable.' });
+    });
+  });
 });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { executePlan } from '../../../src/shared/handlers/execute.ts';
 import { planWork } from '../../../src/shared/handlers/plan.ts';
 import { eventId, METRICS_AGGREGATE_EVENT, REPOSITORY_CHANGED_EVENT } from '../../../src/shared/inngest/events.ts';
-import { createInngestSender } from '../../../src/shared/inngest/sender.ts';
+import { createInngestSender } from '../../../src/shared/inngest/sdk-sender.ts';
 import { newDeliveryId, payloadFor, signedRequest } from '../../helpers/deliveries.ts';
 import { drainSettings, jobRow, repoIn, resetQueue, runDrain, type TestRepo } from '../../helpers/drain.ts';
 import { harness } from '../../helpers/receive-harness.ts';
@@ -62,7 +62,13 @@ async function receive(event: string, repo: TestRepo, payload: any = payloadFor(
   const delivery = newDeliveryId();
   const { status, body } = await harness(t.db).receive(await signedRequest({ event, payload, delivery }));
   expect(status).toBe(202);
-  return { jobId: String(body.jobId), delivery, coalesced: body.coalesced as boolean };
+  return {
+    jobId: String(body.jobId),
+    delivery,
+    coalesced: body.coalesced as boolean,
+    before: payload.before as string | undefined,
+    commits: Array.isArray(payload.commits) ? payload.commits.length : 0,
+  };
 }
 
 async function drainJob(jobId: string, overrides: Parameters<typeof drainSettings>[0] = {}) {
@@ -191,8 +197,10 @@ describe('push', () => {
         deliveryIds: pushes.map((p) => p.delivery),
         reason: 'push',
         ref: 'refs/heads/master',
-        // The newest push describes the head.
+        // The first push's before, the newest push's head, and every push's commits.
+        before: pushes[0]!.before,
         after: '2'.repeat(40),
+        commitCount: pushes.reduce((n, p) => n + p.commits, 0),
         pushes: 3,
       }),
     );
@@ -305,11 +313,12 @@ describe('fan-out', () => {
       deliveryIds: [],
       repository: { id: repo.githubId, fullName: repo.fullName },
       data: {},
+      commitCount: null,
       workspaceIds: repo.workspaceIds,
     });
     delayMs = 50;
     const result = await executePlan(plan, { db: t.db, sender, batchSize: 10, concurrency: 3 });
-    expect(result).toMatchObject({ eventsSent: 120, failedWorkspaceIds: [], errors: [], unavailable: false });
+    expect(result).toMatchObject({ eventsSent: 120, failedWorkspaceIds: [], failures: [] });
     expect(captured).toHaveLength(12);
     expect(maxInFlight).toBe(3);
   });

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { claimJobs, failJob } from '../../../src/shared/drain/jobs.ts';
+import { claimJobs } from '../../../src/shared/drain/jobs.ts';
 import { payloadFor, signedRequest } from '../../helpers/deliveries.ts';
 import {
   dbNow,
   drainSettings,
+  failJob,
   failingSender,
   jobRow,
   logSink,
@@ -179,30 +180,30 @@ describe('drain: malformed jobs', () => {
 });
 
 describe('drain: Inngest send failures', () => {
-  it('a failed send is retried later, not dead-lettered', async () => {
+  it('an Inngest outage defers the job without spending a retry, and never dead-letters it', async () => {
     const { jobId } = await receivedJob('pull_request', repo, (p) => p.action === 'opened');
     const sender = failingSender();
     const summary = await runDrain({ db: t.db, sender });
-    expect(summary).toMatchObject({ claimed: 1, retried: 1, failed: 0, completed: 0, scheduled: 1, remaining: 0 });
+    expect(summary).toMatchObject({ claimed: 1, deferred: 1, retried: 0, failed: 0, completed: 0, scheduled: 1, remaining: 0 });
     expect(sender.calls).toHaveLength(1);
     const row = await jobRow(t.query, jobId);
-    expect(row).toMatchObject({ status: 'queued', retry_count: 1, locked_by: null, failed_at: null });
-    expect(row.error).toMatch(/inngest send/);
+    expect(row).toMatchObject({ status: 'queued', retry_count: 0, locked_by: null, failed_at: null });
+    expect(row.error).toMatch(/^Inngest unavailable: inngest send/);
     expect(ms(row.run_at)).toBeGreaterThan(await dbNow(t.query));
     expect(row.result).toMatchObject({ succeededWorkspaceIds: [], failedWorkspaceIds: repo.workspaceIds });
   });
 
-  it('a partial fan-out failure records which workspaces are done; the retry sends everything again', async () => {
+  it('a partial fan-out failure records which workspaces are done; the next run sends everything again', async () => {
     const big = await repoIn(t.query, 150, 'retry-partial');
     const { jobId, delivery } = await receivedJob('pull_request', big, (p) => p.action === 'opened');
     // Two batches (100 + 50 events); only the second one fails.
     const sender = stubSender((_batch, call) => call === 2);
     const summary = await runDrain({ db: t.db, sender, settings: drainSettings({ fanoutConcurrency: 1 }) });
-    expect(summary).toMatchObject({ claimed: 1, retried: 1 });
+    expect(summary).toMatchObject({ claimed: 1, deferred: 1 });
     expect(sender.calls.map((c) => c.length)).toEqual([100, 50]);
 
     const row = await jobRow(t.query, jobId);
-    expect(row).toMatchObject({ status: 'queued', retry_count: 1 });
+    expect(row).toMatchObject({ status: 'queued', retry_count: 0 });
     const first = big.workspaceIds.slice(0, 100);
     const second = big.workspaceIds.slice(100);
     expect([...row.result.succeededWorkspaceIds].sort()).toEqual(first);
@@ -219,7 +220,7 @@ describe('drain: Inngest send failures', () => {
     const firstIds = new Set(sender.sent.map((e) => e.id));
     expect(retry.sent.filter((e) => firstIds.has(e.id))).toHaveLength(100);
     const done = await jobRow(t.query, jobId);
-    expect(done).toMatchObject({ status: 'completed', retry_count: 1, error: null });
+    expect(done).toMatchObject({ status: 'completed', retry_count: 0, error: null });
     expect(done.result).toMatchObject({ workspaces: 150, eventsSent: 150 });
   });
 

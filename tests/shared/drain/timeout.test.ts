@@ -1,7 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../../src/shared/db/port.ts';
-import { claimJobs, completeJob, failJob } from '../../../src/shared/drain/jobs.ts';
-import { drainSettings, insertJobs, jobRow, repoIn, runDrain, type TestRepo } from '../../helpers/drain.ts';
+import { claimJobs } from '../../../src/shared/drain/jobs.ts';
+import {
+  completeJob,
+  drainSettings,
+  failJob,
+  insertJobs,
+  jobRow,
+  repoIn,
+  runDrain,
+  type TestRepo,
+} from '../../helpers/drain.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-db.ts';
 
 let t: TestDatabase;
