@@ -14,7 +14,8 @@
 -- Nothing is added to the receive path: no trigger, no write in the receiver's transaction.
 -- webhook_status_rollup() folds in rows received more than two minutes ago (a row becomes visible
 -- at its commit, a little after its received_at, so the newest minutes are read raw); the status
--- function runs it on every read (one pass at a time), and pg_cron every minute where it exists.
+-- function runs it on every read (one pass at a time, at most a day of history per read), and
+-- pg_cron every minute where it exists.
 -- Percentiles come from log-scale histograms (buckets 10 % wide, each with the sum of its values):
 -- within 10 % of the exact value.
 --
@@ -208,10 +209,14 @@ $$;
 -- ---------------------------------------------------------------------------------------------
 -- One rollup pass: slide each window to now and drop bucket rows no window shows any more, then
 -- fold in the rows received (and the jobs finished) since the last pass, up to two minutes ago
--- (or p_until). One pass at a time: other callers wait (p_wait) or return null at once.
--- Returns the new rolled_up_to.
+-- (or p_until), at most p_max_span of it. One pass at a time: other callers wait (p_wait) or
+-- return null at once. Returns the new rolled_up_to.
 -- ---------------------------------------------------------------------------------------------
-create or replace function public.webhook_status_rollup(p_wait boolean default false, p_until timestamptz default null)
+create or replace function public.webhook_status_rollup(
+  p_wait boolean default false,
+  p_until timestamptz default null,
+  p_max_span interval default null
+)
 returns timestamptz
 language plpgsql
 set search_path = public
@@ -281,6 +286,8 @@ begin
     insert into public.webhook_status_rollup_state (rolled_up_to) values (v_from);
   end if;
 
+  -- A bounded pass leaves the rest to the next one (the page reads it raw meanwhile).
+  v_to := least(v_to, date_trunc('minute', v_from + p_max_span));
   if v_to > v_from then
     -- Each source is read once; its rows go to every level's bucket rows (while that level keeps
     -- them) and to every window whose start they are at or after.
@@ -393,8 +400,10 @@ begin
   if not exists (select 1 from public.webhook_status_windows w where w.window_name = coalesce(p_window, '24h')) then
     raise exception 'unknown window "%": choose 1h, 24h or 7d', p_window using errcode = '22023';
   end if;
-  -- Waits for a pass under way and keeps the lock, so what is read below stays one state.
-  perform public.webhook_status_rollup(p_wait => true);
+  -- Waits for a pass under way and keeps the lock, so what is read below stays one state. A day
+  -- at most per read: after a long quiet spell without pg_cron, catching up a week at once could
+  -- outlast the API's statement timeout (8 s on Supabase), so reads catch up a day at a time.
+  perform public.webhook_status_rollup(p_wait => true, p_max_span => interval '1 day');
   select * into v_window from public.webhook_status_windows w where w.window_name = coalesce(p_window, '24h');
   select s.rolled_up_to into v_rolled_up_to from public.webhook_status_rollup_state s;
   v_step := make_interval(secs => v_window.bucket_seconds);
@@ -613,7 +622,7 @@ begin
     'public.webhook_status_histogram_bucket(integer)',
     'public.webhook_status_histogram_percentile(bigint[], numeric[], double precision)',
     'public.webhook_status_redact(text)',
-    'public.webhook_status_rollup(boolean, timestamptz)',
+    'public.webhook_status_rollup(boolean, timestamptz, interval)',
     'public.webhook_status_page(text)'
   ] loop
     execute format('revoke execute on function %s from public, anon, authenticated', f);

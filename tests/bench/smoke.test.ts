@@ -132,6 +132,7 @@ describe.skipIf(!onPostgres)('benchmarks at tiny sizes', () => {
       expectSummary(w.page, 3);
       expect(w.bytes).toBeGreaterThan(1000);
     }
+    expect(r.coldReadMs).toBeGreaterThan(0);
     expect(r.firstReadMs).toBeGreaterThan(0);
     expectSummary(r.rollupPassMs, 7);
     expect(r.completeIndex.withIndexJobsPerSecond).toBeGreaterThan(0);

@@ -265,6 +265,8 @@ describe.each([
   beforeAll(async () => {
     t = await createTestDatabase();
     await seedStatusData(t.query);
+    // Everything folded in (as pg_cron keeps it), so the running totals carry the whole week.
+    await t.query('select public.webhook_status_rollup()', []);
     for (const window of windows) await page(t, window);
   });
   afterAll(async () => t?.close());
@@ -280,6 +282,29 @@ describe.each([
       [],
     );
     expect(Number(bad?.n)).toBe(0);
+  });
+});
+
+describe('webhook_status_page after a week with no reads and no pg_cron', () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    await seedStatusData(t.query);
+  });
+  afterAll(async () => t?.close());
+
+  it('each read folds in one more day, reads the rest raw, and always matches the raw rows', async () => {
+    const [first] = await t.query(`select public.webhook_status_bucket(7200, now() - interval '7 days') as at`, []);
+    for (let read = 1; read <= 9; read += 1) {
+      await expectMatchesRaw(t, await page(t, '7d'));
+      const [state] = await t.query(
+        `select rolled_up_to = least(date_trunc('minute', now()) - interval '2 minutes', $1::timestamptz + make_interval(days => $2)) as ok
+         from public.webhook_status_rollup_state`,
+        [first?.at, read],
+      );
+      expect(state?.ok, `after read ${read}`).toBe(true);
+    }
+    for (const { window } of WINDOWS) await expectMatchesRaw(t, await page(t, window));
   });
 });
 
