@@ -15,7 +15,9 @@
 -- webhook_status_rollup() folds in rows received more than two minutes ago (a row becomes visible
 -- at its commit, a little after its received_at, so the newest minutes are read raw); the status
 -- function runs it on every read (one pass at a time, at most a day of history per read), and
--- pg_cron every minute where it exists.
+-- pg_cron every minute where it exists. A row committed more than two minutes after its
+-- received_at (a transaction held open that long) would be missed by the rollups; the receiver's
+-- record is one short statement.
 -- Percentiles come from log-scale histograms (buckets 10 % wide, each with the sum of its values):
 -- within 10 % of the exact value.
 --
