@@ -15,7 +15,7 @@ const context = { waitUntil: (promise: Promise<unknown>) => void promise.catch((
 
 const server = createServer(async (req, res) => {
   try {
-    const request = await toWebRequest(req, 'http://127.0.0.1');
+    const { request } = toWebRequest(req, 'http://127.0.0.1');
     const path = new URL(request.url).pathname;
     const mode = path === HYBRID_PATH ? 'hybrid' : path === SYNC_PATH ? 'sync' : null;
     if (!mode) {

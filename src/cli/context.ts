@@ -1,5 +1,7 @@
 import { loadConfig, type Config, type EnvRecord } from '../shared/config.ts';
+import type { OutgoingEvent } from '../shared/inngest/events.ts';
 import { dataDir, openLocalDatabase, type LocalDatabase } from './local-db.ts';
+import { LOCAL_EVENTS_PATH } from './stack/paths.ts';
 import { readStackFile } from './stack/stack-file.ts';
 
 export interface VerbContext {
@@ -11,6 +13,11 @@ export interface VerbContext {
   database(): Promise<LocalDatabase>;
   /** Closes the database if this context opened it. */
   close(): Promise<void>;
+  /**
+   * The Inngest events the running local stack recorded because it has no INNGEST_EVENT_KEY;
+   * null when no stack runs from the data dir, or when it sends them to Inngest.
+   */
+  recordedEvents(): Promise<OutgoingEvent[] | null>;
 }
 
 export type Verb = {
@@ -49,6 +56,13 @@ export function createContext(env: EnvRecord, options: ContextOptions = {}): Ver
     },
     async close() {
       if (opened && owned) await (await opened).close();
+    },
+    async recordedEvents() {
+      const stack = readStackFile(env);
+      if (!stack?.ready) return null;
+      const response = await fetch(`${stack.url}${LOCAL_EVENTS_PATH}`, { headers: { authorization: `Bearer ${stack.adminToken}` } });
+      if (!response.ok) throw new Error(`the local stack at ${stack.url} answered ${response.status} for its recorded events`);
+      return ((await response.json()) as { events: OutgoingEvent[] | null }).events;
     },
   };
 }

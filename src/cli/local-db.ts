@@ -7,7 +7,7 @@ import { ConfigError } from '../shared/errors.ts';
 import type { Database } from '../shared/db/port.ts';
 import { createSqlDatabase, type QueryFn } from '../shared/db/sql.ts';
 import { redactUrl } from '../shared/db/redact.ts';
-import { postgresSsl } from '../shared/db/tls.ts';
+import { postgresSsl, type PostgresSsl } from '../shared/db/tls.ts';
 import { migratePglite, migratePostgres, PROJECT_ROOT } from '../node/migrations.ts';
 import { describeMigration } from '../node/migrator.ts';
 
@@ -40,8 +40,14 @@ function once(close: () => Promise<void>): () => Promise<void> {
 export async function openLocalDatabase(config: Config, dir = dataDir(process.env)): Promise<LocalDatabase> {
   if (config.database.kind === 'postgres') {
     const url = config.database.url;
+    let ssl: PostgresSsl;
+    try {
+      ssl = postgresSsl(url);
+    } catch (error) {
+      throw new ConfigError('DATABASE_URL', (error as Error).message);
+    }
     const sql = postgres(url, {
-      ssl: postgresSsl(url),
+      ssl,
       max: 8,
       connect_timeout: 5,
       onnotice: () => {},

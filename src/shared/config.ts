@@ -1,3 +1,4 @@
+import { sslModeOf } from './db/tls.ts';
 import { ConfigError } from './errors.ts';
 import { SUPPORTED_EVENTS } from './github/events.ts';
 
@@ -50,6 +51,11 @@ export interface Config {
     waitSeconds: number;
     /** How long an enqueue that kicked the drain keeps later enqueues from kicking again. */
     kickHoldSeconds: number;
+    /**
+     * Jobs one invocation runs at most: Supabase allows 2 s of CPU per request, and a drain that
+     * kept a burst going for its whole wall-clock budget would exceed it. Then it hands over.
+     */
+    maxJobs: number;
     retention: { completedDays: number; failedDays: number };
   };
 }
@@ -100,8 +106,20 @@ function quickEvents(env: EnvRecord): string[] {
   return names;
 }
 
+/** A Postgres URL whose sslmode, if given, is one libpq knows (checked at start, not at connect). */
+function postgresUrl(env: EnvRecord, name: string): string | null {
+  const value = url(env, name, ['postgres:', 'postgresql:']);
+  if (value === null) return null;
+  try {
+    sslModeOf(value);
+  } catch (error) {
+    throw new ConfigError(name, (error as Error).message);
+  }
+  return value;
+}
+
 function database(env: EnvRecord): DatabaseConfig {
-  const direct = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']) ?? url(env, 'SUPABASE_DB_URL', ['postgres:', 'postgresql:']);
+  const direct = postgresUrl(env, 'DATABASE_URL') ?? postgresUrl(env, 'SUPABASE_DB_URL');
   if (direct) return { kind: 'postgres', url: direct };
   const supabaseUrl = url(env, 'VITE_SUPABASE_URL', ['http:', 'https:']) ?? url(env, 'SUPABASE_URL', ['http:', 'https:']);
   const serviceRoleKey = text(env, 'SUPABASE_SERVICE_ROLE_KEY');
@@ -196,6 +214,7 @@ export function loadConfig(env: EnvRecord): Config {
       idleMs: integer(env, 'DRAIN_IDLE_MS', 1_000, 0, 60_000),
       waitSeconds: integer(env, 'DRAIN_WAIT_SECONDS', 10, 0, 600),
       kickHoldSeconds: integer(env, 'DRAIN_KICK_HOLD_SECONDS', 10, 1, 600),
+      maxJobs: integer(env, 'DRAIN_MAX_JOBS', 500, 1, 1_000_000),
       retention: { completedDays, failedDays },
     },
   };

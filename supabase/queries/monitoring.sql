@@ -104,3 +104,31 @@ FROM webhook_deliveries
 WHERE received_at > NOW() - INTERVAL '24 hours'
 GROUP BY event, route, status_code
 ORDER BY event, route, status_code;
+
+-- name: duplicates-24h
+-- Which deliveries arrived again in the last 24 hours: GitHub's redeliveries (same GUID) and copies of a body under another GUID (a replayed or relabelled capture, or two hooks)?
+SELECT
+  reason,
+  event,
+  COUNT(*) as copies,
+  COUNT(DISTINCT duplicate_of) as originals,
+  MAX(received_at) as last_seen
+FROM webhook_delivery_duplicates
+WHERE received_at > NOW() - INTERVAL '24 hours'
+GROUP BY reason, event
+ORDER BY copies DESC, reason, event;
+
+-- name: poison-events
+-- Which jobs reached the dead letter because Inngest refused their events (a 4xx for their content), and not because of an outage?
+SELECT
+  id,
+  type,
+  payload #>> '{data,repository,full_name}' as repository,
+  retry_count,
+  failed_at,
+  error
+FROM background_jobs
+WHERE status = 'failed'
+  AND error ~ 'Inngest did not accept .*(HTTP |API Error: )4[0-9][0-9]'
+ORDER BY failed_at DESC
+LIMIT 50;

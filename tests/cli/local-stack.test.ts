@@ -28,6 +28,7 @@ type StatsJson = {
   routes: Record<string, unknown>[];
   repositories: Record<string, unknown>[];
   failures: Record<string, unknown>[];
+  events: { total: number; byName: Record<string, number>; latest: Record<string, unknown>[] } | null;
 };
 
 /** "202 push delivery <guid>\n{json}\n" → the status, guid and answer. */
@@ -159,6 +160,19 @@ function localStackFlow(kind: 'pglite' | 'postgres') {
     expect(jobsOf(stats)['webhook/repository']).toMatchObject({ total: 1, completed: 1, failed: 0, queued: 0 });
     expect(stats.routes).toEqual([expect.objectContaining({ route: 'queued', deliveries: 2 })]);
     expect(stats.repositories).toEqual([expect.objectContaining({ repository: 'acme/widgets', deliveries: 2, queued: 2, max_workspaces: 12 })]);
+    // The events the stack recorded (no INNGEST_EVENT_KEY), as the README tells users to look at them.
+    expect(stats.events).toEqual({
+      total: 24,
+      byName: { [METRICS_AGGREGATE_EVENT]: 12, [REPOSITORY_CHANGED_EVENT]: 12 },
+      latest: recorded
+        .slice(-5)
+        .reverse()
+        .map((e) => ({ name: e.name, id: e.id, workspaceId: e.data.workspaceId })),
+    });
+    const text = await cli('stats');
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain('Inngest events recorded by the local stack (no INNGEST_EVENT_KEY): 24\n');
+    expect(text.stdout).toMatch(new RegExp(`${METRICS_AGGREGATE_EVENT.replace('.', '\\.')}\\s+12`));
 
     // One JSON line per delivery and per job in the stack's log.
     const logs = s.log.entries;

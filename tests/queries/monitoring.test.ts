@@ -15,6 +15,8 @@ const EXPECTED_NAMES = [
   'stuck-jobs',
   'circuit-breakers',
   'deliveries-by-event-24h',
+  'duplicates-24h',
+  'poison-events',
 ];
 
 type Row = Record<string, unknown>;
@@ -205,6 +207,16 @@ beforeAll(async () => {
   await insertDelivery({ event: 'issues', route: 'no_workspace', statusCode: 200, responseMs: 5 });
   await insertDelivery({ event: 'ping', route: 'inline', statusCode: 200, responseMs: 9999, receivedAgo: '2 days' });
 
+  // Duplicates: a redelivery and two copies of one body, and an old one.
+  await t.query(
+    `insert into webhook_delivery_duplicates (delivery_id, duplicate_of, reason, event, response_ms, received_at) values
+       ('g1', 'g1', 'delivery_id', 'push', 3, now() - interval '1 minute'),
+       ('copy-1', 'orig-1', 'body', 'pull_request', 4, now() - interval '2 minutes'),
+       ('copy-2', 'orig-1', 'body', 'pull_request', 4, now() - interval '3 minutes'),
+       ('old', 'orig-0', 'body', 'pull_request', 4, now() - interval '2 days')`,
+    [],
+  );
+
   // Circuit breakers through the real function: inngest opens after 2 failures, other stays closed.
   await t.query(`select * from report_circuit('inngest', 'drain-a', false, 2, 30, 'HTTP 503')`, []);
   await t.query(`select * from report_circuit('inngest', 'drain-a', false, 2, 30, 'HTTP 503')`, []);
@@ -215,7 +227,7 @@ afterAll(async () => {
 });
 
 describe('monitoring.sql', () => {
-  it('has exactly the 8 named queries, each with a one-line comment and one statement', () => {
+  it('has exactly the 10 named queries, each with a one-line comment and one statement', () => {
     expect([...queries.keys()]).toEqual(EXPECTED_NAMES);
     for (const [name, q] of queries) {
       expect(q.comment, name).toMatch(/^-- \S.{10,}$/);
@@ -381,6 +393,36 @@ describe('monitoring.sql', () => {
       ['push', 'coalesced', 202, 2],
       ['push', 'queued', 202, 1],
       ['repository', 'inline', 200, 3],
+    ]);
+  });
+
+  it('duplicates-24h: copies by reason and event, last 24 h only', async () => {
+    const rows = (await run('duplicates-24h')).map((r) => [r.reason, r.event, num(r.copies), num(r.originals)]);
+    expect(rows).toEqual([
+      ['body', 'pull_request', 2, 1],
+      ['delivery_id', 'push', 1, 1],
+    ]);
+  });
+
+  it('poison-events: dead letters whose events Inngest refused (either sender), not outages', async () => {
+    // Seeded here and removed after, so the other queries' expectations stay as they are.
+    ids.poisonApi = await insertJob({
+      type: 'webhook/push', status: 'failed', repo: 'acme/poison', createdAgo: '5 minutes', failedAgo: '4 minutes', retryCount: 6,
+      error: 'inngest send: Inngest did not accept 12 event(s) after 1 attempt(s): HTTP 422: event too large',
+    });
+    ids.poisonSdk = await insertJob({
+      type: 'webhook/repository', status: 'failed', repo: 'acme/poison', createdAgo: '5 minutes', failedAgo: '3 minutes', retryCount: 6,
+      error: 'inngest send: Inngest did not accept 1 event(s) after 5 attempt(s): Inngest API Error: 400 bad event',
+    });
+    await insertJob({
+      type: 'webhook/push', status: 'failed', repo: 'acme/poison', createdAgo: '5 minutes', failedAgo: '2 minutes', retryCount: 6,
+      error: 'inngest send: Inngest did not accept 12 event(s) after 5 attempt(s): HTTP 503: down',
+    });
+    const rows = await run('poison-events');
+    await t.query(`delete from background_jobs where repository = 'acme/poison'`, []);
+    expect(rows.map((r) => [r.id, r.repository])).toEqual([
+      [ids.poisonSdk, 'acme/poison'],
+      [ids.poisonApi, 'acme/poison'],
     ]);
   });
 });

@@ -104,3 +104,26 @@ describe('loadConfig', () => {
     expect(error.message).not.toContain('Sup3rS3cret');
   });
 });
+
+describe('DATABASE_URL sslmode', () => {
+  it('stops at start on an sslmode libpq does not know, naming the variable and never the URL', () => {
+    const error = errorFor({ DATABASE_URL: 'postgres://u:secret-pw@db.example.com/x?sslmode=sometimes' });
+    expect(error.variable).toBe('DATABASE_URL');
+    expect(error.message).toMatch(/sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full, got "sometimes"/);
+    expect(error.message).not.toContain('secret-pw');
+    expect(errorFor({ SUPABASE_DB_URL: 'postgres://db.example.com/x?sslmode=on' }).variable).toBe('SUPABASE_DB_URL');
+    expect(loadConfig({ DATABASE_URL: 'postgres://db.example.com/x?sslmode=verify-full' }).database).toMatchObject({ kind: 'postgres' });
+  });
+});
+
+describe('.env.example', () => {
+  it('documents every variable the configuration reads', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const source = await readFile(new URL('../../src/shared/config.ts', import.meta.url), 'utf8');
+    const example = await readFile(new URL('../../.env.example', import.meta.url), 'utf8');
+    const read = new Set([...source.matchAll(/(?:env\.|')([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\b/g)].map((m) => m[1] as string));
+    expect(read.size).toBeGreaterThan(20);
+    const documented = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]));
+    expect([...read].filter((name) => !documented.has(name))).toEqual([]);
+  });
+});

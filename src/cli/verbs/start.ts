@@ -87,7 +87,13 @@ Drains on every kick and every --drain-interval seconds (default 60). Stops on S
       delete db.migratedOnOpen;
       const { sender, recorded } = localSender(config);
       // The kick, the timer and POST /functions/v1/process-webhook all call the Edge Function's handler.
-      const drain = createDrainHandler(config, { db: db.db, sender, log: logLine });
+      const drain = createDrainHandler(config, {
+        db: db.db,
+        sender,
+        log: logLine,
+        // A drain that stops at DRAIN_MAX_JOBS starts the next one, as the Edge Function does.
+        handOver: async () => work.track(drainNow({})),
+      });
       const drainNow = (body: { jobId?: string }) =>
         drain(
           new Request(`${base}${DRAIN_PATH}`, {
@@ -98,9 +104,10 @@ Drains on every kick and every --drain-interval seconds (default 60). Stops on S
         );
       const status = createLocalStatusPage(config, db.db);
       // Forwarded verbs run against this stack's database, which they must not close.
-      const stackCtx: VerbContext = { ...ctx, database: async () => db, close: async () => {} };
+      const stackCtx: VerbContext = { ...ctx, database: async () => db, close: async () => {}, recordedEvents: async () => recorded };
       server = await listenStack(
         port,
+        config.maxBodyBytes,
         stackHandler({
           receive: (request, mode) =>
             receiveWebhook(request, {

@@ -15,7 +15,7 @@ export function isLoopbackHost(hostname: string): boolean {
   return host === '' || host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
-/** The URL's sslmode, or the default for its host. Throws (without the URL) on an unknown mode. */
+/** The URL's sslmode, or the default for its host. Throws a RangeError (never quoting the URL) on an unknown mode. */
 export function sslModeOf(databaseUrl: string): SslMode {
   const url = new URL(databaseUrl);
   const given = url.searchParams.get('sslmode');
@@ -24,7 +24,7 @@ export function sslModeOf(databaseUrl: string): SslMode {
     return hosts.every((h) => isLoopbackHost(h.replace(/:\d+$/, ''))) ? 'disable' : 'require';
   }
   if (!(SSL_MODES as readonly string[]).includes(given)) {
-    throw new Error(`the database URL's sslmode must be one of ${SSL_MODES.join(', ')}, got "${given}"`);
+    throw new RangeError(`sslmode must be one of ${SSL_MODES.join(', ')}, got "${given}"`);
   }
   return given as SslMode;
 }

@@ -23,6 +23,11 @@ export interface DrainDeps {
   log?: (entry: Record<string, unknown>) => void;
   /** Called once, after the first claim, with the number of jobs it took (an early answer). */
   onFirstClaim?: (claimed: number) => void;
+  /**
+   * Starts the next drain when this one stops at DRAIN_MAX_JOBS with jobs still ready, so they
+   * need not wait for the next delivery's kick or the minute sweep. Must not throw.
+   */
+  handOver?: () => Promise<void>;
 }
 
 export interface DrainSummary {
@@ -41,6 +46,8 @@ export interface DrainSummary {
   remaining: number;
   scheduled: number;
   stoppedForDeadline: boolean;
+  /** Stopped at DRAIN_MAX_JOBS (a CPU budget) and handed the rest to a new drain. */
+  handedOver: boolean;
   /** Old rows removed by retention at the end of the run. */
   pruned: number;
   elapsedMs: number;
@@ -75,6 +82,7 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
     remaining: 0,
     scheduled: 0,
     stoppedForDeadline: false,
+    handedOver: false,
     pruned: 0,
     elapsedMs: 0,
   };
@@ -86,9 +94,11 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
 
   try {
     for (let round = 1; ; round += 1) {
-      const limit = claimLimit(settings, deadline - now(), request.jobId !== undefined);
+      const jobsLeft = settings.maxJobs - summary.claimed;
+      const limit = Math.min(claimLimit(settings, deadline - now(), request.jobId !== undefined), jobsLeft);
       if (limit < 1) {
-        summary.stoppedForDeadline = true;
+        if (jobsLeft < 1) summary.handedOver = true;
+        else summary.stoppedForDeadline = true;
         break;
       }
       // A lease owner per claim: a job that timed out here, was failed and claimed again by a
@@ -134,10 +144,18 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
     if (marker && !released) await releaseDrainMarker(deps.db, deps.worker).catch(() => null);
   }
 
-  if (!request.jobId) summary.pruned = await pruneOldRows(deps.db, settings.retention, Math.min(2_000, deadline - now()), now);
+  if (!request.jobId) {
+    // Housekeeping: a failure here must not fail the drain whose jobs are already settled.
+    summary.pruned = await pruneOldRows(deps.db, settings.retention, Math.min(2_000, deadline - now()), now).catch((error: unknown) => {
+      deps.log?.({ msg: 'prune failed', worker: deps.worker, error: errorMessage(error) });
+      return 0;
+    });
+  }
   const left = await countPendingJobs(deps.db);
   summary.remaining = left.ready;
   summary.scheduled = left.scheduled;
+  // The marker is free again, so a delivery would kick too; handing over makes sure someone does.
+  if (summary.handedOver && left.ready > 0) await deps.handOver?.();
   summary.elapsedMs = Math.round(now() - started);
   return summary;
 }

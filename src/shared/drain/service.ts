@@ -13,6 +13,8 @@ export function createDrainHandler(
     now?: () => number;
     /** Where the platform can keep working after the answer (EdgeRuntime.waitUntil). */
     waitUntil?: (work: Promise<unknown>) => void;
+    /** Starts the next drain when one stops at DRAIN_MAX_JOBS with jobs still ready. */
+    handOver?: () => Promise<void>;
   },
 ): (request: Request) => Promise<Response> {
   const tokens = [config.drain.secret, config.serviceRoleKey].filter((t): t is string => Boolean(t));
@@ -25,5 +27,6 @@ export function createDrainHandler(
       ...(deps.log ? { log: deps.log } : {}),
       ...(deps.now ? { now: deps.now } : {}),
       ...(deps.waitUntil ? { waitUntil: deps.waitUntil } : {}),
+      ...(deps.handOver ? { handOver: deps.handOver } : {}),
     });
 }

@@ -7,6 +7,7 @@ import { openLocalDatabase } from '../../../src/cli/local-db.ts';
 import { loadConfig } from '../../../src/shared/config.ts';
 import { createPostgresDatabase } from '../../../src/shared/db/postgres.ts';
 import { isLoopbackHost, postgresSsl, sslModeOf } from '../../../src/shared/db/tls.ts';
+import { cliEnv, runCli } from '../../helpers/cli.ts';
 import { startFakePostgres, type FakePostgres } from '../../helpers/fake-postgres.ts';
 import { onPostgres, reportSkip } from '../../helpers/test-db.ts';
 
@@ -39,7 +40,7 @@ describe('the ssl option chosen per URL', () => {
 
   it('an unknown sslmode is an error that names the allowed ones and never the URL', () => {
     expect(() => sslModeOf('postgres://u:hunter2@db.example.com/db?sslmode=on')).toThrow(
-      'the database URL\'s sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full, got "on"',
+      'sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full, got "on"',
     );
     try {
       sslModeOf('postgres://u:hunter2@db.example.com/db?sslmode=on');
@@ -56,6 +57,15 @@ describe('the ssl option chosen per URL', () => {
 
 describe('real connections', () => {
   reportSkip('TLS against the local server', 'needs the real PostgreSQL server (set DATABASE_URL to run it)');
+
+  it('the CLI stops on an unknown sslmode with a message naming DATABASE_URL (exit 2, nothing printed of the URL)', async () => {
+    const result = await runCli(['stats'], cliEnv({ DATABASE_URL: 'postgres://u:hunter2@db.example.com/db?sslmode=on' }));
+    expect(result.code).toBe(2);
+    expect(result.stderr.split('\n')[0]).toBe(
+      'error: DATABASE_URL: sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full, got "on"',
+    );
+    expect(result.stderr + result.stdout).not.toContain('hunter2');
+  });
 
   it.skipIf(!onPostgres)('127.0.0.1 without sslmode connects without TLS (the local server offers none)', async () => {
     const db = await openLocalDatabase(loadConfig({ DATABASE_URL: process.env.DATABASE_URL }));

@@ -141,4 +141,31 @@ describe('the drain budget', () => {
     expect(row.error).toMatch(/exceeded the 200 ms job timeout/);
     expect(sink.jobs()).toEqual([expect.objectContaining({ jobId: id, outcome: 'retried' })]);
   });
+
+  it('stops at DRAIN_MAX_JOBS (Supabase\'s CPU budget per request) and hands the rest to a new drain', async () => {
+    await insertJobs(t.query, { repo, count: 7, event: 'issues' });
+    const db = spyDatabase(t.db);
+    let handOvers = 0;
+    const summary = await runDrain({
+      db,
+      sender: stubSender(),
+      settings: drainSettings({ maxJobs: 3, batchSize: 2 }),
+      handOver: async () => void (handOvers += 1),
+    });
+    expect(summary).toMatchObject({ claimed: 3, completed: 3, handedOver: true, remaining: 4, stoppedForDeadline: false });
+    expect(claimLimits(db)).toEqual([2, 1]);
+    expect(handOvers).toBe(1);
+    // The next drain takes the rest; nothing left, nothing handed over.
+    const next = await runDrain({ db: t.db, sender: stubSender(), settings: drainSettings({ maxJobs: 10 }), handOver: async () => void (handOvers += 1) });
+    expect(next).toMatchObject({ claimed: 4, handedOver: false, remaining: 0 });
+    expect(handOvers).toBe(1);
+  });
+
+  it('hands nothing over when the jobs ran out exactly at the limit', async () => {
+    await insertJobs(t.query, { repo, count: 3, event: 'issues' });
+    let handOvers = 0;
+    const summary = await runDrain({ db: t.db, sender: stubSender(), settings: drainSettings({ maxJobs: 3 }), handOver: async () => void (handOvers += 1) });
+    expect(summary).toMatchObject({ claimed: 3, remaining: 0 });
+    expect(handOvers).toBe(0);
+  });
 });
