@@ -4,7 +4,7 @@
  * bench/results/summary.md. The queue comparison runs under the pinned Node 22
  * (node_modules/node/bin/node), which pg-boss and graphile-worker require.
  *
- *   npm run bench                       all four
+ *   npm run bench                       all five
  *   npm run bench -- --only ack,queue   some of them
  */
 import { execFile, spawn } from 'node:child_process';
@@ -16,12 +16,13 @@ import { PROJECT_ROOT } from '../src/node/migrations.ts';
 import { run as runAck, type AckResult } from './ack.ts';
 import { run as runFanout, type FanoutResult } from './fanout.ts';
 import type { QueueResult } from './queue.ts';
+import { GOAL_MS as STATUS_GOAL_MS, run as runStatus, type StatusResult } from './status.ts';
 import { run as runVerify, type VerifyResult } from './verify.ts';
 import { serverUrl, serverVersion } from './lib/db.ts';
 
 export const RESULTS_DIR = join(PROJECT_ROOT, 'bench/results');
 export const NODE22 = join(PROJECT_ROOT, 'node_modules/node/bin/node');
-const NAMES = ['ack', 'fanout', 'verify', 'queue'] as const;
+const NAMES = ['ack', 'fanout', 'verify', 'queue', 'status'] as const;
 type Name = (typeof NAMES)[number];
 
 export interface Environment {
@@ -94,6 +95,7 @@ export function formatSummary(results: {
   fanout?: FanoutResult;
   verify?: VerifyResult;
   queue?: QueueResult;
+  status?: StatusResult;
 }): string {
   const lines: string[] = [];
   const e = results.environment;
@@ -102,7 +104,7 @@ export function formatSummary(results: {
     `Date: ${e.date}; command: ${e.command}; load average at start ${e.loadAverageStart.join(' / ')}${e.loadAverageEnd ? `, at end ${e.loadAverageEnd.join(' / ')}` : ''}`,
     '',
   );
-  const { ack, fanout, verify, queue } = results;
+  const { ack, fanout, verify, queue, status } = results;
   if (ack) {
     lines.push(
       `### Ack latency (ms; ${ack.options.samples} deliveries per receiver and size, pull_request opened, ${ack.payloadBytes} B; Inngest stand-in ${ack.options.standinDelayMs} ms)`,
@@ -181,6 +183,26 @@ export function formatSummary(results: {
     }
     lines.push('');
   }
+  if (status) {
+    const o = status.options;
+    lines.push(
+      `### Status page data (${o.deliveries} deliveries + ${status.seed.duplicates} duplicates, ${o.jobs} jobs over 7 days; ${o.samples} reads per window)`,
+      '',
+      '| window | bucket | deliveries in window | page p50 | p95 | max | raw deliveries panel p50 | JSON bytes |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|',
+    );
+    for (const w of status.windows) {
+      lines.push(
+        `| ${w.window} | ${w.bucketSeconds} s | ${w.deliveriesInWindow} | ${ms(w.page.p50)} | ${ms(w.page.p95)} | ${ms(w.page.max)} | ${ms(w.rawMs.p50)} | ${w.bytes} |`,
+      );
+    }
+    const c = status.completeIndex;
+    lines.push(
+      '',
+      `Goal ≤ ${STATUS_GOAL_MS} ms at p95 for every window: ${status.meetsGoal ? 'yes' : 'NO'}. First read with nothing rolled up: ${status.coldReadMs} ms; catch-up pass over the rest of the week: ${status.firstReadMs} ms; one-minute passes p50 ${ms(status.rollupPassMs.p50)} ms, max ${ms(status.rollupPassMs.max)} ms. Round complete (drain SQL, rounds of 50): ${c.withIndexJobsPerSecond} jobs/s with background_jobs_completed_idx, ${c.withoutIndexJobsPerSecond} without (×${c.ratio}).`,
+      '',
+    );
+  }
   return lines.join('\n');
 }
 
@@ -205,6 +227,7 @@ async function main(): Promise<void> {
     if (name === 'fanout') save(name, (results.fanout = await runFanout({ log })));
     if (name === 'verify') save(name, (results.verify = await runVerify({ log })));
     if (name === 'queue') save(name, (results.queue = await runQueue(log)));
+    if (name === 'status') save(name, (results.status = await runStatus({ log })));
     log(`  ${name} took ${((performance.now() - t) / 1000).toFixed(1)} s`);
   }
   env.loadAverageEnd = loadavg().map((x) => Math.round(x * 100) / 100);

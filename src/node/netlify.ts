@@ -10,14 +10,14 @@ interface NetlifyContext {
 
 declare const Netlify: { env: { toObject(): EnvRecord } } | undefined;
 
-function readEnv(): EnvRecord {
+export function readEnv(): EnvRecord {
   return typeof Netlify !== 'undefined' ? { ...process.env, ...Netlify.env.toObject() } : process.env;
 }
 
 // One runtime per function instance: warm invocations reuse the database pool and client.
 let cached: { config: Config; runtime: Runtime } | null = null;
 
-function logLine(entry: Record<string, unknown>): void {
+export function logLine(entry: Record<string, unknown>): void {
   console.log(JSON.stringify({ at: new Date().toISOString(), ...entry }));
 }
 

@@ -27,6 +27,8 @@ export interface Config {
   inngest: { eventKey: string | null; baseUrl: string | null };
   /** Also accepted as the drain's bearer token (what pg_cron or an operator may hold). */
   serviceRoleKey: string | null;
+  /** Bearer token the status page's data endpoint requires; null: the endpoint refuses every request. */
+  statusPageToken: string | null;
   drain: {
     /** Where the receive path kicks the drain; null when it cannot be derived. */
     url: string | null;
@@ -203,6 +205,7 @@ export function loadConfig(env: EnvRecord): Config {
       baseUrl: url(env, 'INNGEST_BASE_URL', ['http:', 'https:']),
     },
     serviceRoleKey: text(env, 'SUPABASE_SERVICE_ROLE_KEY'),
+    statusPageToken: text(env, 'STATUS_PAGE_TOKEN'),
     drain: {
       url: drainUrl,
       secret: text(env, 'PROCESS_WEBHOOK_SECRET'),

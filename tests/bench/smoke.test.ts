@@ -13,6 +13,7 @@ import { run as runAck } from '../../bench/ack.ts';
 import { run as runFanout } from '../../bench/fanout.ts';
 import { run as runQueue, type QueueResult, type QueueRun } from '../../bench/queue.ts';
 import { NODE22 } from '../../bench/run.ts';
+import { run as runStatus } from '../../bench/status.ts';
 import { run as runVerify } from '../../bench/verify.ts';
 import { PROJECT_ROOT } from '../../src/node/migrations.ts';
 import { onPostgres, reportSkip } from '../helpers/test-db.ts';
@@ -118,6 +119,24 @@ describe.skipIf(!onPostgres)('benchmarks at tiny sizes', () => {
     expect(r.plans.fresh).toMatch(/background_jobs/);
     expect(r.plans.stale).toMatch(/background_jobs/);
     expect(r.targets.oursFreshJobsPerSecond).toBeGreaterThan(0);
+  }, 90_000);
+
+  it('status: the page per window over a small history, and the round complete with and without the index', async () => {
+    const r = await runStatus({ deliveries: 3000, jobs: 1500, repositories: 50, samples: 3, warmup: 1, completeJobs: 200 });
+    expect(r.seed).toMatchObject({ deliveries: 3000, duplicates: 60, jobs: 1500 });
+    expect(r.windows.map((w) => [w.window, w.bucketSeconds])).toEqual([['1h', 60], ['24h', 900], ['7d', 7200]]);
+    // Every delivery (and duplicate) is in the 7-day window; the shorter ones hold fewer.
+    expect(r.windows[2]?.deliveriesInWindow).toBe(3060);
+    expect(r.windows[0]!.deliveriesInWindow).toBeLessThan(r.windows[1]!.deliveriesInWindow);
+    for (const w of r.windows) {
+      expectSummary(w.page, 3);
+      expect(w.bytes).toBeGreaterThan(1000);
+    }
+    expect(r.coldReadMs).toBeGreaterThan(0);
+    expect(r.firstReadMs).toBeGreaterThan(0);
+    expectSummary(r.rollupPassMs, 7);
+    expect(r.completeIndex.withIndexJobsPerSecond).toBeGreaterThan(0);
+    expect(r.completeIndex.withoutIndexJobsPerSecond).toBeGreaterThan(0);
   }, 90_000);
 
   it('queue: pg-boss and graphile-worker under the pinned Node 22', async () => {

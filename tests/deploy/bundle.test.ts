@@ -29,12 +29,12 @@ async function unzipTo(zipPath: string, dir: string): Promise<void> {
   }
 }
 
-/** Calls the module's default export in a plain Node process whose only secret is GITHUB_WEBHOOK_SECRET. */
-function callFunction(modulePath: string, requests: RequestInit[]): Promise<Answer[]> {
+/** Calls the module's default export in a plain Node process whose only secrets are `secrets`. */
+function callFunction(modulePath: string, requests: RequestInit[], secrets: Record<string, string> = { GITHUB_WEBHOOK_SECRET: SECRET }): Promise<Answer[]> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CALLER, modulePath, JSON.stringify(requests)], {
       cwd: dirname(modulePath),
-      env: cliEnv({ GITHUB_WEBHOOK_SECRET: SECRET }),
+      env: cliEnv(secrets),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -54,7 +54,7 @@ function callFunction(modulePath: string, requests: RequestInit[]): Promise<Answ
 }
 
 describe('Netlify bundle', () => {
-  it('bundles both functions offline as v2 functions that include the shared core, and each zip answers as deployed', async () => {
+  it('bundles each function offline as a v2 function that includes the shared core, and each zip answers as deployed', async () => {
     out = await mkdtemp(join(tmpdir(), 'wr-zip-'));
     const results = await zipFunctions(join(PROJECT_ROOT, 'netlify/functions'), out, {
       basePath: PROJECT_ROOT,
@@ -104,5 +104,28 @@ describe('Netlify bundle', () => {
       expect(signedPing?.status, `${name}: ${signedPing?.body}`).toBe(503);
       expect(JSON.parse(signedPing?.body ?? '{}').error).toMatch(/No database is configured/);
     }
+
+    // The status page's data endpoint: refuses everything without STATUS_PAGE_TOKEN, then checks it.
+    const status = byName['api-webhook-status'];
+    expect(status?.runtimeAPIVersion).toBe(2);
+    const statusInputs = (status?.inputs ?? []).map((p) => p.slice(PROJECT_ROOT.length + 1));
+    expect(statusInputs).toContain('src/shared/status/handler.ts');
+    expect(statusInputs.some((p) => p.startsWith('src/cli/') || p.startsWith('tests/'))).toBe(false);
+    const unpacked = join(out, 'unpacked', 'api-webhook-status');
+    await unzipTo(status?.path as string, unpacked);
+    const module = join(unpacked, 'netlify/functions/api-webhook-status.mjs');
+    const get = (authorization?: string): RequestInit => ({ method: 'GET', headers: authorization ? { authorization } : {} });
+    const [closed] = await callFunction(module, [get('Bearer status-token')], {});
+    expect(closed?.status).toBe(500);
+    expect(JSON.parse(closed?.body ?? '{}').error).toMatch(/^STATUS_PAGE_TOKEN is not set/);
+    const [missing, wrong, right, post] = await callFunction(
+      module,
+      [get(), get('Bearer not-it'), get('Bearer status-token'), { method: 'POST' }],
+      { STATUS_PAGE_TOKEN: 'status-token' },
+    );
+    expect([missing?.status, wrong?.status, post?.status]).toEqual([401, 401, 405]);
+    // Past the token it needs a database, and none is configured in this process.
+    expect(right?.status).toBe(500);
+    expect(JSON.parse(right?.body ?? '{}').error).toMatch(/^No database configured/);
   }, 120_000);
 });

@@ -14,6 +14,8 @@ export interface StackRoutes {
   recorded: OutgoingEvent[] | null;
   /** Bearer token of the /_local endpoints, from stack.json. */
   adminToken: string;
+  /** The status page, its assets and its data endpoint (src/cli/status-page.ts). */
+  status: { handles(path: string): boolean; serve(request: Request): Promise<Response> };
 }
 
 /** The stack's one HTTP surface: the deployed handlers at their production paths, plus /_local for the CLI. */
@@ -23,6 +25,7 @@ export function stackHandler(routes: StackRoutes): (request: Request) => Promise
     if (path === HYBRID_PATH) return routes.receive(request, 'hybrid');
     if (path === SYNC_PATH) return routes.receive(request, 'sync');
     if (path === DRAIN_PATH) return routes.drain(request);
+    if (routes.status.handles(path)) return routes.status.serve(request);
     const admin = request.headers.get('authorization') === `Bearer ${routes.adminToken}`;
     if (path === LOCAL_EVENTS_PATH && admin) return Response.json({ events: routes.recorded });
     if (path === LOCAL_CLI_PATH && admin && request.method === 'POST') {

@@ -17,6 +17,7 @@ import { DRAIN_PATH } from '../stack/paths.ts';
 import { stackHandler } from '../stack/routes.ts';
 import { listenStack, type StackServer } from '../stack/server.ts';
 import { readStackFile, removeStackFile, stackFilePath, writeStackFile, type StackFile } from '../stack/stack-file.ts';
+import { createLocalStatusPage } from '../status-page.ts';
 
 /** A port from --port (a usage error) or PORT (a configuration error). */
 function portOf(text: string | undefined, env: EnvRecord): number {
@@ -46,6 +47,7 @@ Runs the whole system locally on one HTTP server (--port, else PORT, else 8888):
   POST /.netlify/functions/api-workspaces-webhook-hybrid   the hybrid receiver
   POST /.netlify/functions/api-workspaces-webhook          the original synchronous receiver
   POST /functions/v1/process-webhook                       the drain (Bearer PROCESS_WEBHOOK_SECRET)
+  GET  /status                                             the status page (Bearer STATUS_PAGE_TOKEN)
 Uses DATABASE_URL when set, else PGlite under $WEBHOOK_ROUTER_DATA_DIR (default ./.data).
 Drains on every kick and every --drain-interval seconds (default 60). Stops on SIGINT or SIGTERM.`,
 
@@ -100,6 +102,7 @@ Drains on every kick and every --drain-interval seconds (default 60). Stops on S
             body: JSON.stringify(body),
           }),
         );
+      const status = createLocalStatusPage(config, db.db);
       // Forwarded verbs run against this stack's database, which they must not close.
       const stackCtx: VerbContext = { ...ctx, database: async () => db, close: async () => {}, recordedEvents: async () => recorded };
       server = await listenStack(
@@ -120,12 +123,13 @@ Drains on every kick and every --drain-interval seconds (default 60). Stops on S
           runVerb: (verbArgv, env) => runVerbInStack(verbArgv, stackCtx, env),
           recorded,
           adminToken,
+          status,
         }),
       );
       writeStackFile(ctx.env, stackFile(true));
       timer = startDrainTimer(() => drainNow({}), intervalMs, work.track);
       const inngest = config.inngest.eventKey ? { sendTo: config.inngest.baseUrl ?? null } : 'recorded';
-      ctx.out(banner({ base, intervalMs, database: db.description, migration, inngest, devSecret }));
+      ctx.out(banner({ base, intervalMs, database: db.description, migration, inngest, devSecret, status: status.banner(base) }));
 
       logLine({ msg: 'stopping', signal: await signals.requested });
       return 0;

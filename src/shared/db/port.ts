@@ -27,7 +27,8 @@ export type SqlFunction =
   | 'webhook_stats_routes'
   | 'webhook_stats_recent_failures'
   | 'replay_webhook_delivery'
-  | 'webhook_recorded_deliveries';
+  | 'webhook_recorded_deliveries'
+  | 'webhook_status_page';
 
 export type SqlArgs = Readonly<Record<string, unknown>>;
 
