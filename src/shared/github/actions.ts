@@ -1,4 +1,4 @@
-import type { WebhookPayload } from './delivery.ts';
+import type { WebhookPayload } from './payloads.ts';
 
 type ActionOf<E extends keyof WebhookPayload> = WebhookPayload[E] extends infer P
   ? P extends { action: infer A extends string } ? A : never

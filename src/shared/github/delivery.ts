@@ -1,25 +1,9 @@
-import type { operations } from '@octokit/openapi-webhooks-types';
 import { KNOWN_ACTIONS } from './actions.ts';
 import { isSupportedEvent, type SupportedEvent } from './events.ts';
+import type { WebhookPayload } from './payloads.ts';
 import { unstorableReason } from './storable.ts';
 
-type BodyOf<K extends keyof operations> = operations[K] extends {
-  requestBody: { content: { 'application/json': infer B } };
-} ? B : never;
-
-// Operation keys are "<event>/<action>" with the event in kebab case ("pull-request/opened");
-// matching on "<event>/" keeps sibling events such as "pull-request-review/..." out.
-type PayloadOf<E extends string> = {
-  [K in keyof operations]: K extends E | `${E}/${string}` ? BodyOf<K> : never;
-}[keyof operations];
-
-export type WebhookPayload = {
-  ping: PayloadOf<'ping'>;
-  pull_request: PayloadOf<'pull-request'>;
-  issues: PayloadOf<'issues'>;
-  push: PayloadOf<'push'>;
-  repository: PayloadOf<'repository'>;
-};
+export type { WebhookPayload } from './payloads.ts';
 
 export type Delivery = {
   [E in SupportedEvent]: {
