@@ -62,13 +62,23 @@ export class RoundGate {
   private permit: Promise<CircuitPermit> | null = null;
   private probeTaken = false;
 
-  constructor(private readonly circuit: Pick<Circuit, 'acquire'>) {}
+  /**
+   * @param probeWaitSeconds how long a job waits when another drain's probe is in flight: the
+   *   cooldown, not the probe's timeout (a probe usually answers in a second; the timeout is only
+   *   for one that never does).
+   */
+  constructor(
+    private readonly circuit: Pick<Circuit, 'acquire'>,
+    private readonly probeWaitSeconds = 0,
+  ) {}
 
   async enter(): Promise<Admission> {
     this.permit ??= this.circuit.acquire();
     const permit = await this.permit;
     if (!permit.allowed) {
-      return { allowed: false, until: permit.retryAt ?? new Date(), reason: `Inngest circuit ${permit.state}; deferred` };
+      const until =
+        permit.state === 'half_open' || !permit.retryAt ? new Date(Date.now() + this.probeWaitSeconds * 1000) : permit.retryAt;
+      return { allowed: false, until, reason: `Inngest circuit ${permit.state}; deferred` };
     }
     if (permit.state !== 'half_open') return { allowed: true };
     if (this.probeTaken) return { allowed: false, until: new Date(), reason: 'waiting for the Inngest probe' };

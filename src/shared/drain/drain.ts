@@ -192,7 +192,7 @@ async function runRound(deps: DrainDeps, owner: string, jobs: ClaimedJob[], summ
   const circuit = new Circuit(deps.db, INNGEST_CIRCUIT, owner, {
     probeTimeoutSeconds: Math.max(settings.circuitCooldownSeconds, Math.ceil(settings.jobTimeoutMs / 1000)),
   });
-  const gate = new RoundGate(circuit);
+  const gate = new RoundGate(circuit, settings.circuitCooldownSeconds);
   const reports = new Map<string, JobReport>();
   await forEachBounded(jobs, settings.concurrency, async (job) => {
     const progress = { sending: false };

@@ -359,4 +359,16 @@ describe('the Inngest circuit breaker', () => {
     expect(await circuitRow()).toMatchObject({ state: 'open', last_error: expect.stringMatching(/INNGEST_EVENT_KEY is not set/) });
     expect((await jobRow(t.query, id)).retry_count).toBe(0);
   });
+
+  it('a job refused while another drain probes waits the cooldown, not the probe\'s (longer) timeout', async () => {
+    await seedOpenCircuit(-1);
+    await new Circuit(t.db, INNGEST_CIRCUIT, 'probe', { probeTimeoutSeconds: 120 }).acquire();
+    const id = await prOpened();
+    const before = await dbNow(t.query);
+    const summary = await runDrain({ db: t.db, sender: stubSender(), settings: settings({ jobTimeoutMs: 120_000 }) });
+    expect(summary).toMatchObject({ claimed: 1, deferred: 1 });
+    const runAt = ms((await jobRow(t.query, id)).run_at);
+    expect(runAt).toBeGreaterThanOrEqual(before + COOLDOWN * 1000 - 1_000);
+    expect(runAt).toBeLessThan(before + 60_000);
+  });
 });
