@@ -1,6 +1,8 @@
 /**
- * Queue core: enqueue → claim → complete of trivial jobs on the same PostgreSQL, ours vs pg-boss
- * vs graphile-worker (and a bare one-statement SKIP LOCKED claim as the ceiling), with 1 and 4
+ * Queue core: enqueue → claim → complete on the same PostgreSQL: ours with jobs made from real
+ * 21 KB pull_request deliveries through the real receive path (lean jobs, as production queues
+ * them), and with trivial jobs vs pg-boss vs graphile-worker and a bare one-statement SKIP LOCKED
+ * queue (the ceiling), with 1 and 4
  * concurrent workers, under fresh planner statistics (ANALYZE after loading) and under statistics
  * taken on the empty tables just before the jobs arrive (ANALYZE, then insert).
  *
@@ -20,11 +22,16 @@ import { createPostgresDatabase, type PostgresDatabase } from '../src/shared/db/
 import { forEachBounded } from '../src/shared/handlers/execute.ts';
 import { claimJobs, settleJobs, type JobReport } from '../src/shared/drain/jobs.ts';
 import { loadConfig } from '../src/shared/config.ts';
+import type { Database } from '../src/shared/db/port.ts';
+import type { EventSender } from '../src/shared/inngest/sender.ts';
+import { receiveWebhook } from '../src/shared/receive/receive.ts';
 import { recordDelivery } from '../src/shared/receive/store.ts';
+import { seedRepository } from '../src/node/seed.ts';
+import { BENCH_SECRET, HYBRID_PATH, prepareDelivery, pullRequestOpened } from './lib/deliveries.ts';
 import { createBenchDatabase, type BenchDatabase } from './lib/db.ts';
 import { pool, ratio, sleep, summarize, type Summary } from './lib/stats.ts';
 
-export const SYSTEMS = ['ours', 'ours-per-job', 'pg-boss', 'graphile-worker', 'bare'] as const;
+export const SYSTEMS = ['ours-real', 'ours', 'ours-per-job', 'pg-boss', 'graphile-worker', 'bare'] as const;
 export type QueueSystem = (typeof SYSTEMS)[number];
 export type Statistics = 'fresh' | 'stale';
 
@@ -91,16 +98,26 @@ export interface QueueResult {
   staleRatio: Record<string, Record<string, number>>;
   /** The plan of our claim's ready-jobs statement under each statistics mode (auto_explain). */
   plans: Partial<Record<Statistics, string>>;
-  /** Our claim with 4 workers at fresh statistics vs the 15k jobs/s target, and stale ≥ 0.7 × fresh. */
+  /**
+   * With the most workers: real-delivery jobs ≥ 10k jobs/s (fresh statistics); tiny jobs ≥ 0.7 ×
+   * the bare queue, under each statistics mode; our stale ÷ fresh ≥ 0.7.
+   */
   targets: {
+    oursRealJobsPerSecond: number | null;
+    meetsReal10k: boolean | null;
     oursFreshJobsPerSecond: number | null;
-    meets15k: boolean | null;
+    bareFreshJobsPerSecond: number | null;
+    tinyVsBare: Partial<Record<Statistics, number>>;
+    meetsTinyVsBare: boolean | null;
     oursStaleRatio: number | null;
     meetsStaleRatio: boolean | null;
   };
 }
 
 const QUEUE_NAME = 'bench';
+/** The repository the real deliveries are for, tracked by REAL_WORKSPACES workspaces in the template. */
+const REAL_REPO = { fullName: 'bench/queue-real', githubId: 9_100_001 };
+const REAL_WORKSPACES = 10;
 
 // ---------------------------------------------------------------------------------------------
 // Template: every schema installed, autovacuum off on every table (so nothing refreshes the
@@ -124,6 +141,7 @@ async function buildTemplate(systems: readonly QueueSystem[]): Promise<BenchData
   const template = await createBenchDatabase('queue_tpl');
   try {
     await template.sql.unsafe(BARE_SCHEMA);
+    await seedRepository(template.query, { ...REAL_REPO, workspaces: REAL_WORKSPACES });
     if (systems.includes('pg-boss')) {
       const { PgBoss } = await import('pg-boss');
       const boss = new PgBoss({ connectionString: template.url, supervise: false, schedule: false, migrate: true, max: 2 });
@@ -176,11 +194,29 @@ interface Harness {
 const SETTLE = loadConfig({}).drain;
 const succeeded: JobReport = { kind: 'succeeded', result: { ok: true }, sent: 0 };
 
-function ourHarness(url: string, options: QueueOptions, perJob: boolean): Harness {
+const RECEIVE_CONFIG = loadConfig({ GITHUB_WEBHOOK_SECRET: BENCH_SECRET });
+const noSender: EventSender = {
+  send: async () => {
+    throw new Error('queued deliveries send nothing');
+  },
+};
+
+/** Jobs as production makes them: real deliveries, signed, through receiveWebhook (hybrid). */
+async function enqueueReal(db: Database, count: number, concurrency: number): Promise<void> {
+  const deliveries = Array.from({ length: count }, () => prepareDelivery('pull_request', pullRequestOpened(REAL_REPO)));
+  await pool(deliveries, concurrency, async (d) => {
+    const request = new Request(`http://127.0.0.1${HYBRID_PATH}`, { method: 'POST', headers: d.headers, body: d.body });
+    const response = await receiveWebhook(request, { config: RECEIVE_CONFIG, mode: 'hybrid', db, sender: noSender });
+    if (response.status !== 202) throw new Error(`receiveWebhook answered ${response.status}: ${await response.text()}`);
+  });
+}
+
+function ourHarness(url: string, options: QueueOptions, perJob: boolean, real = false): Harness {
   const shared = createPostgresDatabase(url, { max: options.enqueueConcurrency });
   const raw = postgres(url, { max: 1, prepare: false, onnotice: () => {} });
   return {
     async enqueue(count) {
+      if (real) return enqueueReal(shared, count, options.enqueueConcurrency);
       await pool(Array.from({ length: count }, (_, i) => i), options.enqueueConcurrency, async (i) => {
         const deliveryId = randomUUID();
         // The receive path's enqueue: delivery row + job in one transaction.
@@ -425,6 +461,8 @@ async function graphileHarness(url: string, options: QueueOptions): Promise<Harn
 
 async function harnessFor(system: QueueSystem, url: string, options: QueueOptions): Promise<Harness> {
   switch (system) {
+    case 'ours-real':
+      return ourHarness(url, options, false, true);
     case 'ours':
       return ourHarness(url, options, false);
     case 'ours-per-job':
@@ -499,7 +537,7 @@ async function runScenario(
     run.enqueue.ms = Math.round(performance.now() - t);
     run.enqueue.jobsPerSecond = Math.round(options.jobs / ((performance.now() - t) / 1000));
     if (statistics === 'fresh') await analyze();
-    if ((system === 'ours' || system === 'ours-per-job') && !plans[statistics]) {
+    if (system.startsWith('ours') && !plans[statistics]) {
       plans[statistics] = await claimPlan(db.url);
     }
     t = performance.now();
@@ -561,8 +599,17 @@ export async function run(partial: Partial<QueueOptions> = {}): Promise<QueueRes
     (staleRatio[r.system] ??= {})[`${r.workers}`] = ratio(r.process.jobsPerSecond, fresh.process.jobsPerSecond);
   }
   const maxWorkers = Math.max(...options.workers);
-  const oursFresh = runs.find((r) => r.system === 'ours' && r.statistics === 'fresh' && r.workers === maxWorkers);
+  const at = (system: QueueSystem, statistics: Statistics) =>
+    runs.find((r) => r.system === system && r.statistics === statistics && r.workers === maxWorkers && !r.error);
+  const oursFresh = at('ours', 'fresh');
+  const oursReal = at('ours-real', 'fresh');
   const oursStale = staleRatio.ours?.[`${maxWorkers}`] ?? null;
+  const tinyVsBare: Partial<Record<Statistics, number>> = {};
+  for (const statistics of options.statistics) {
+    const ours = at('ours', statistics);
+    const bare = at('bare', statistics);
+    if (ours && bare) tinyVsBare[statistics] = ratio(ours.process.jobsPerSecond, bare.process.jobsPerSecond);
+  }
   return {
     name: 'queue',
     options: { ...options, log: undefined } as Omit<QueueOptions, 'log'>,
@@ -573,8 +620,12 @@ export async function run(partial: Partial<QueueOptions> = {}): Promise<QueueRes
     staleRatio,
     plans,
     targets: {
+      oursRealJobsPerSecond: oursReal?.process.jobsPerSecond ?? null,
+      meetsReal10k: oursReal ? oursReal.process.jobsPerSecond >= 10_000 : null,
       oursFreshJobsPerSecond: oursFresh?.process.jobsPerSecond ?? null,
-      meets15k: oursFresh ? oursFresh.process.jobsPerSecond >= 15_000 : null,
+      bareFreshJobsPerSecond: at('bare', 'fresh')?.process.jobsPerSecond ?? null,
+      tinyVsBare,
+      meetsTinyVsBare: Object.keys(tinyVsBare).length ? Object.values(tinyVsBare).every((r) => r >= 0.7) : null,
       oursStaleRatio: oursStale,
       meetsStaleRatio: oursStale === null ? null : Math.min(...Object.values(staleRatio.ours ?? {})) >= 0.7,
     },
