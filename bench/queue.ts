@@ -52,6 +52,12 @@ export interface QueueOptions {
   /** Give up on one scenario after this long. */
   timeoutMs: number;
   /**
+   * Each scenario runs this many times, systems in a rotated order each round; figures are
+   * medians. One run of a scenario takes a second or two, and another session's checkpoint or
+   * test run on this shared machine can halve it.
+   */
+  repeats: number;
+  /**
    * Diagnostic only (never in `npm run bench`): false sets synchronous_commit = off on every
    * scenario database, to show how much of a rate is the disk's commit (fsync) latency.
    */
@@ -68,11 +74,14 @@ export const FULL_QUEUE: QueueOptions = {
   completeConcurrency: 4,
   enqueueConcurrency: 8,
   timeoutMs: 180_000,
+  repeats: 3,
   synchronousCommit: true,
 };
 
 export interface QueueRun {
   system: QueueSystem;
+  /** Which round of `repeats` this run was (1-based). */
+  repeat: number;
   statistics: Statistics;
   workers: number;
   jobs: number;
@@ -87,6 +96,20 @@ export interface QueueRun {
   overheadMs: { clone: number; analyze: number; checkpoint: number };
 }
 
+export interface QueueMedian {
+  system: QueueSystem;
+  statistics: Statistics;
+  workers: number;
+  /** Median claim + complete rate, and every run's. */
+  jobsPerSecond: number;
+  all: number[];
+  enqueueJobsPerSecond: number;
+  claimP50Ms: number;
+  claimP99Ms: number;
+  /** Runs that failed (their error). */
+  errors: string[];
+}
+
 export interface QueueResult {
   name: 'queue';
   options: Omit<QueueOptions, 'log'>;
@@ -94,7 +117,9 @@ export interface QueueResult {
   startedAt: string;
   finishedAt: string;
   runs: QueueRun[];
-  /** stale ÷ fresh processing rate, per system and worker count. */
+  /** Per system, statistics and workers: the median of its runs (the figures compared below). */
+  medians: QueueMedian[];
+  /** stale ÷ fresh processing rate (medians), per system and worker count. */
   staleRatio: Record<string, Record<string, number>>;
   /** The plan of our claim's ready-jobs statement under each statistics mode (auto_explain). */
   plans: Partial<Record<Statistics, string>>;
@@ -506,6 +531,7 @@ async function runScenario(
   workers: number,
   options: QueueOptions,
   plans: QueueResult['plans'],
+  repeat: number,
 ): Promise<QueueRun> {
   let t = performance.now();
   const db = await createBenchDatabase('queue', { template: template.name, migrate: false });
@@ -513,6 +539,7 @@ async function runScenario(
   const clone = Math.round(performance.now() - t);
   const run: QueueRun = {
     system,
+    repeat,
     statistics,
     workers,
     jobs: options.jobs,
@@ -575,16 +602,20 @@ export async function run(partial: Partial<QueueOptions> = {}): Promise<QueueRes
   const runs: QueueRun[] = [];
   const plans: QueueResult['plans'] = {};
   try {
-    for (const statistics of options.statistics) {
-      for (const workers of options.workers) {
-        for (const system of options.systems) {
-          const r = await runScenario(template, system, statistics, workers, options, plans);
-          runs.push(r);
-          log(
-            `queue ${system.padEnd(19)} ${statistics} ${workers}w: ${String(r.process.jobsPerSecond).padStart(6)} jobs/s ` +
-              `(enqueue ${r.enqueue.jobsPerSecond}/s), claim p50 ${r.claims.latency.p50} ms p99 ${r.claims.latency.p99} ms` +
-              (r.error ? ` ERROR ${r.error}` : ''),
-          );
+    for (let repeat = 1; repeat <= options.repeats; repeat++) {
+      // Rotate the systems' order each round, so none always runs right after the same one.
+      const order = options.systems.map((_, i) => options.systems[(i + repeat - 1) % options.systems.length] as QueueSystem);
+      for (const statistics of options.statistics) {
+        for (const workers of options.workers) {
+          for (const system of order) {
+            const r = await runScenario(template, system, statistics, workers, options, plans, repeat);
+            runs.push(r);
+            log(
+              `queue #${repeat} ${system.padEnd(16)} ${statistics} ${workers}w: ${String(r.process.jobsPerSecond).padStart(6)} jobs/s ` +
+                `(enqueue ${r.enqueue.jobsPerSecond}/s), claim p50 ${r.claims.latency.p50} ms p99 ${r.claims.latency.p99} ms` +
+                (r.error ? ` ERROR ${r.error}` : ''),
+            );
+          }
         }
       }
     }
@@ -592,15 +623,36 @@ export async function run(partial: Partial<QueueOptions> = {}): Promise<QueueRes
     await template.drop();
   }
 
+  const median = (xs: number[]) => summarize(xs).p50;
+  const medians: QueueMedian[] = [];
+  for (const statistics of options.statistics) {
+    for (const workers of options.workers) {
+      for (const system of options.systems) {
+        const mine = runs.filter((r) => r.system === system && r.statistics === statistics && r.workers === workers);
+        const ok = mine.filter((r) => !r.error);
+        medians.push({
+          system,
+          statistics,
+          workers,
+          jobsPerSecond: ok.length ? median(ok.map((r) => r.process.jobsPerSecond)) : 0,
+          all: mine.map((r) => r.process.jobsPerSecond),
+          enqueueJobsPerSecond: ok.length ? median(ok.map((r) => r.enqueue.jobsPerSecond)) : 0,
+          claimP50Ms: ok.length ? median(ok.map((r) => r.claims.latency.p50)) : Number.NaN,
+          claimP99Ms: ok.length ? median(ok.map((r) => r.claims.latency.p99)) : Number.NaN,
+          errors: mine.flatMap((r) => (r.error ? [r.error] : [])),
+        });
+      }
+    }
+  }
   const staleRatio: QueueResult['staleRatio'] = {};
-  for (const r of runs.filter((x) => x.statistics === 'stale')) {
-    const fresh = runs.find((x) => x.statistics === 'fresh' && x.system === r.system && x.workers === r.workers);
+  for (const m of medians.filter((x) => x.statistics === 'stale' && x.jobsPerSecond > 0)) {
+    const fresh = medians.find((x) => x.statistics === 'fresh' && x.system === m.system && x.workers === m.workers && x.jobsPerSecond > 0);
     if (!fresh) continue;
-    (staleRatio[r.system] ??= {})[`${r.workers}`] = ratio(r.process.jobsPerSecond, fresh.process.jobsPerSecond);
+    (staleRatio[m.system] ??= {})[`${m.workers}`] = ratio(m.jobsPerSecond, fresh.jobsPerSecond);
   }
   const maxWorkers = Math.max(...options.workers);
   const at = (system: QueueSystem, statistics: Statistics) =>
-    runs.find((r) => r.system === system && r.statistics === statistics && r.workers === maxWorkers && !r.error);
+    medians.find((m) => m.system === system && m.statistics === statistics && m.workers === maxWorkers && m.jobsPerSecond > 0);
   const oursFresh = at('ours', 'fresh');
   const oursReal = at('ours-real', 'fresh');
   const oursStale = staleRatio.ours?.[`${maxWorkers}`] ?? null;
@@ -608,7 +660,7 @@ export async function run(partial: Partial<QueueOptions> = {}): Promise<QueueRes
   for (const statistics of options.statistics) {
     const ours = at('ours', statistics);
     const bare = at('bare', statistics);
-    if (ours && bare) tinyVsBare[statistics] = ratio(ours.process.jobsPerSecond, bare.process.jobsPerSecond);
+    if (ours && bare) tinyVsBare[statistics] = ratio(ours.jobsPerSecond, bare.jobsPerSecond);
   }
   return {
     name: 'queue',
@@ -617,13 +669,14 @@ export async function run(partial: Partial<QueueOptions> = {}): Promise<QueueRes
     startedAt,
     finishedAt: new Date().toISOString(),
     runs,
+    medians,
     staleRatio,
     plans,
     targets: {
-      oursRealJobsPerSecond: oursReal?.process.jobsPerSecond ?? null,
-      meetsReal10k: oursReal ? oursReal.process.jobsPerSecond >= 10_000 : null,
-      oursFreshJobsPerSecond: oursFresh?.process.jobsPerSecond ?? null,
-      bareFreshJobsPerSecond: at('bare', 'fresh')?.process.jobsPerSecond ?? null,
+      oursRealJobsPerSecond: oursReal?.jobsPerSecond ?? null,
+      meetsReal10k: oursReal ? oursReal.jobsPerSecond >= 10_000 : null,
+      oursFreshJobsPerSecond: oursFresh?.jobsPerSecond ?? null,
+      bareFreshJobsPerSecond: at('bare', 'fresh')?.jobsPerSecond ?? null,
       tinyVsBare,
       meetsTinyVsBare: Object.keys(tinyVsBare).length ? Object.values(tinyVsBare).every((r) => r >= 0.7) : null,
       oursStaleRatio: oursStale,
@@ -633,7 +686,7 @@ export async function run(partial: Partial<QueueOptions> = {}): Promise<QueueRes
 }
 
 // CLI: node_modules/node/bin/node --import tsx bench/queue.ts [--out FILE] [--jobs N] [--systems a,b]
-//        [--workers 1,4] [--statistics fresh,stale] [--complete-concurrency N] [--async-commit]
+//        [--workers 1,4] [--statistics fresh,stale] [--complete-concurrency N] [--repeats N] [--async-commit]
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   const flag = (name: string) => {
@@ -647,6 +700,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   if (flag('statistics')) partial.statistics = String(flag('statistics')).split(',') as Statistics[];
   if (args.includes('--async-commit')) partial.synchronousCommit = false;
   if (flag('complete-concurrency')) partial.completeConcurrency = Number(flag('complete-concurrency'));
+  if (flag('repeats')) partial.repeats = Number(flag('repeats'));
   run(partial)
     .then((result) => {
       const out = flag('out');

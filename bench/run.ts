@@ -137,11 +137,11 @@ export function formatSummary(results: {
         '',
         `Steady open loop, ${st.rate}/s for ${st.seconds} s each (pull_request opened, every body unique; hybrid kicks a stand-in that answers 202 at once):`,
         '',
-        '| receiver | sent | 202 | errors | achieved/s | p50 | p95 | p99 | max |',
-        '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+        '| receiver | sent | 202 | errors | achieved/s | p50 | p95 | p99 | max | checkpoints |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
       );
       for (const r of [st.bare, st.hybrid]) {
-        lines.push(`| ${r.receiver} | ${r.sent} | ${r.ok} | ${r.errors} | ${r.achievedRate} | ${ms(r.latency.p50)} | ${ms(r.latency.p95)} | ${ms(r.latency.p99)} | ${ms(r.latency.max)} |`);
+        lines.push(`| ${r.receiver} | ${r.sent} | ${r.ok} | ${r.errors} | ${r.achievedRate} | ${ms(r.latency.p50)} | ${ms(r.latency.p95)} | ${ms(r.latency.p99)} | ${ms(r.latency.max)} | ${r.checkpoints} |`);
       }
       const g = ack.goals.steadyP99;
       lines.push('', `hybrid ÷ bare: p50 ×${st.ratio.p50}, p99 ×${st.ratio.p99}. Goal (hybrid p99 ≤ 25 ms or ≤ 1.5 × bare): ${yes(g?.met)}.`);
@@ -150,16 +150,20 @@ export function formatSummary(results: {
       const se = ack.search;
       lines.push(
         '',
-        `Stepped search (${se.stepSeconds} s per rate; held = p99 ≤ ${se.p99BudgetMs} ms, no error, ≥ 95 % of the rate sent):`,
+        `Stepped search (${se.stepSeconds} s per try; a try holds with p99 ≤ ${se.p99BudgetMs} ms, no error and ≥ 95 % of the rate sent; a rate holds when most of up to ${ack.options.search?.tries} tries do; checkpoints: forced or timed checkpoints the shared server ran during the try):`,
         '',
-        '| rate/s | bare p50 | bare p99 | bare | hybrid p50 | hybrid p99 | hybrid |',
-        '|---:|---:|---:|---|---:|---:|---|',
+        '| rate/s | bare tries: p50 / p99 (checkpoints) | bare | hybrid tries: p50 / p99 (checkpoints) | hybrid |',
+        '|---:|---|---|---|---|',
       );
       for (const rate of [...new Set(se.steps.map((x) => x.rate))]) {
-        const b = se.steps.find((x) => x.rate === rate && x.receiver === 'bare');
-        const h = se.steps.find((x) => x.rate === rate && x.receiver === 'hybrid');
-        const cell = (x: typeof b) => (x ? `${ms(x.latency.p50)} | ${ms(x.latency.p99)} | ${x.held ? 'held' : `not held${x.errors ? ` (${x.errors} errors)` : ''}`}` : '– | – | –');
-        lines.push(`| ${rate} | ${cell(b)} | ${cell(h)} |`);
+        const cell = (receiver: 'bare' | 'hybrid') => {
+          const tries = se.steps.filter((x) => x.rate === rate && x.receiver === receiver);
+          const verdict = se.verdicts.find((v) => v.rate === rate && v.receiver === receiver);
+          if (!tries.length || !verdict) return '– | –';
+          const text = tries.map((x) => `${ms(x.latency.p50)} / ${ms(x.latency.p99)}${x.errors ? ` (${x.errors} errors)` : ''}${x.checkpoints ? ` (${x.checkpoints})` : ''}`).join('; ');
+          return `${text} | ${verdict.held ? 'held' : '**not held**'}`;
+        };
+        lines.push(`| ${rate} | ${cell('bare')} | ${cell('hybrid')} |`);
       }
       const g = ack.goals.sustainable;
       lines.push(
@@ -196,14 +200,14 @@ export function formatSummary(results: {
   }
   if (queue) {
     lines.push(
-      `### Queue core (${queue.options.jobs} trivial jobs, batch ${queue.options.batchSize}; ${queue.node})`,
+      `### Queue core (${queue.options.jobs} jobs per run, batch ${queue.options.batchSize}; each scenario ${queue.options.repeats} times, medians; ${queue.node})`,
       '',
-      '| system | statistics | workers | claim+complete jobs/s | enqueue jobs/s | claim p50 | claim p95 | claim p99 | claims | error |',
-      '|---|---|---:|---:|---:|---:|---:|---:|---:|---|',
+      '| system | statistics | workers | claim+complete jobs/s (median) | every run | enqueue jobs/s | claim p50 ms | claim p99 ms | errors |',
+      '|---|---|---:|---:|---|---:|---:|---:|---|',
     );
-    for (const r of queue.runs) {
+    for (const m of queue.medians) {
       lines.push(
-        `| ${r.system} | ${r.statistics} | ${r.workers} | ${r.process.jobsPerSecond} | ${r.enqueue.jobsPerSecond} | ${ms(r.claims.latency.p50)} | ${ms(r.claims.latency.p95)} | ${ms(r.claims.latency.p99)} | ${r.claims.count} | ${r.error ?? ''} |`,
+        `| ${m.system} | ${m.statistics} | ${m.workers} | ${m.jobsPerSecond} | ${m.all.join(', ')} | ${m.enqueueJobsPerSecond} | ${ms(m.claimP50Ms)} | ${ms(m.claimP99Ms)} | ${m.errors.join('; ')} |`,
       );
     }
     lines.push('', '| system | stale ÷ fresh, by workers |', '|---|---|');

@@ -56,7 +56,7 @@ describe.skipIf(!onPostgres)('benchmarks at tiny sizes', () => {
     node22Queue = existsSync(NODE22)
       ? promisify(execFile)(
           NODE22,
-          ['--import', 'tsx', 'bench/queue.ts', '--jobs', '20', '--workers', '2', '--systems', 'pg-boss,graphile-worker', '--out', out],
+          ['--import', 'tsx', 'bench/queue.ts', '--jobs', '20', '--workers', '2', '--systems', 'pg-boss,graphile-worker', '--repeats', '1', '--out', out],
           { cwd: PROJECT_ROOT, env: process.env, timeout: 60_000 },
         ).then(() => JSON.parse(readFileSync(out, 'utf8')) as QueueResult)
       : Promise.reject(new Error(`${NODE22} is missing (the "node" devDependency)`));
@@ -74,7 +74,7 @@ describe.skipIf(!onPostgres)('benchmarks at tiny sizes', () => {
       standinDelayMs: 20,
       loadWorkspaces: 12,
       steady: { rate: 20, seconds: 1 },
-      search: { rates: [20, 40], stepSeconds: 0.5, p99BudgetMs: 10_000 },
+      search: { rates: [20, 40], stepSeconds: 0.5, p99BudgetMs: 10_000, tries: 1 },
       coldStart: { spawns: 1, deliveries: 12 },
       breakdownSamples: 5,
     });
@@ -97,6 +97,7 @@ describe.skipIf(!onPostgres)('benchmarks at tiny sizes', () => {
     }
     // With a budget nothing misses, both receivers hold every rate and the search runs out of rates.
     expect(r.search?.steps.map((s) => `${s.receiver}@${s.rate}:${s.held}`).sort()).toEqual(['bare@20:true', 'bare@40:true', 'hybrid@20:true', 'hybrid@40:true']);
+    expect(r.search?.verdicts.map((v) => `${v.receiver}@${v.rate}:${v.held}`)).toEqual(['bare@20:true', 'hybrid@20:true', 'bare@40:true', 'hybrid@40:true']);
     expect(r.search?.highest).toEqual({ bare: 40, hybrid: 40 });
     expect(r.search?.foundLimit).toEqual({ bare: false, hybrid: false });
     expect(r.goals.sustainable).toMatchObject({ hybrid: 40, bare: 40, ratio: 1, met: true, bareFoundLimit: false });
@@ -210,7 +211,9 @@ describe.skipIf(!onPostgres)('benchmarks at tiny sizes', () => {
 
   it('queue: ours (real deliveries, tiny jobs, per-job settle) and the bare claim, both statistics modes', async () => {
     const jobs = 20;
-    const r = await runQueue({ jobs, workers: [2], systems: ['ours-real', 'ours', 'ours-per-job', 'bare'], statistics: ['fresh', 'stale'] });
+    const r = await runQueue({ jobs, workers: [2], systems: ['ours-real', 'ours', 'ours-per-job', 'bare'], statistics: ['fresh', 'stale'], repeats: 1 });
+    expect(r.medians).toHaveLength(8);
+    for (const m of r.medians) expect(m.all).toEqual([m.jobsPerSecond]);
     expect(r.runs).toHaveLength(8);
     for (const run of r.runs) expectQueueRun(run, jobs);
     expect(Object.keys(r.staleRatio).sort()).toEqual(['bare', 'ours', 'ours-per-job', 'ours-real']);
