@@ -98,8 +98,7 @@ async function writeDay(db: BenchDatabase, start: Date, n: number, templates: { 
               workspace_count, repository, repository_github_id, created_at, updated_at, started_at, completed_at, failed_at, duration_ms)
        select s.job_id,
               case when s.kind = 'pr' then 'webhook/pull_request' else 'webhook/push' end,
-              (case when s.kind = 'pr' then $1::jsonb else $2::jsonb end)
-                || jsonb_build_object('delivery_ids', (select jsonb_agg(x.delivery_id) from sim_day x where x.job_id = s.job_id)),
+              (case when s.kind = 'pr' then $1::jsonb else $2::jsonb end) || jsonb_build_object('delivery_ids', ids.list),
               case when s.i % 1000 = 0 then 'failed' else 'completed' end,
               jsonb_build_object('workspaces', 10, 'deliveryIds', jsonb_build_array(s.delivery_id), 'cachesInvalidated', 10, 'eventsSent', 10),
               case when s.i % 1000 = 0 then 'Inngest refused the events: 400' end,
@@ -110,7 +109,10 @@ async function writeDay(db: BenchDatabase, start: Date, n: number, templates: { 
               case when s.i % 1000 = 0 then null else s.at + interval '6 s' end,
               case when s.i % 1000 = 0 then s.at + interval '6 s' end,
               case when s.i % 1000 = 0 then null else 180 end
-         from sim_day s where s.kind in ('pr', 'push')`,
+         from sim_day s
+         join (select x.job_id, jsonb_agg(x.delivery_id order by x.i) as list from sim_day x where x.job_id is not null group by x.job_id) ids
+           on ids.job_id = s.job_id
+        where s.kind in ('pr', 'push')`,
       [templates.pr, templates.push],
     );
     await tx.unsafe(

@@ -31,7 +31,8 @@ import { BENCH_SECRET, HYBRID_PATH, prepareDelivery, pullRequestOpened } from '.
 import { createBenchDatabase, type BenchDatabase } from './lib/db.ts';
 import { pool, ratio, sleep, summarize, type Summary } from './lib/stats.ts';
 
-export const SYSTEMS = ['ours-real', 'ours', 'ours-per-job', 'pg-boss', 'graphile-worker', 'bare'] as const;
+// Listed so that ours and bare always run back to back (see `run`): their ratio is taken per pair.
+export const SYSTEMS = ['ours-real', 'ours', 'bare', 'ours-per-job', 'pg-boss', 'graphile-worker'] as const;
 export type QueueSystem = (typeof SYSTEMS)[number];
 export type Statistics = 'fresh' | 'stale';
 
@@ -62,6 +63,8 @@ export interface QueueOptions {
    * scenario database, to show how much of a rate is the disk's commit (fsync) latency.
    */
   synchronousCommit: boolean;
+  /** Diagnostic only (never in `npm run bench`): indexes dropped from the template, to weigh what each costs. */
+  dropIndexes: string[];
   log?: (line: string) => void;
 }
 
@@ -76,6 +79,7 @@ export const FULL_QUEUE: QueueOptions = {
   timeoutMs: 180_000,
   repeats: 3,
   synchronousCommit: true,
+  dropIndexes: [],
 };
 
 export interface QueueRun {
@@ -132,7 +136,9 @@ export interface QueueResult {
     meetsReal10k: boolean | null;
     oursFreshJobsPerSecond: number | null;
     bareFreshJobsPerSecond: number | null;
+    /** Median over the rounds of ours ÷ bare run back to back (the same moment's machine). */
     tinyVsBare: Partial<Record<Statistics, number>>;
+    tinyVsBarePairs: Partial<Record<Statistics, number[]>>;
     meetsTinyVsBare: boolean | null;
     oursStaleRatio: number | null;
     meetsStaleRatio: boolean | null;
@@ -162,10 +168,14 @@ const BARE_SCHEMA = `
   create index bench_bare_claim_idx on public.bench_bare (priority, run_at) where status = 'queued';
 `;
 
-async function buildTemplate(systems: readonly QueueSystem[]): Promise<BenchDatabase> {
+async function buildTemplate(systems: readonly QueueSystem[], dropIndexes: readonly string[]): Promise<BenchDatabase> {
   const template = await createBenchDatabase('queue_tpl');
   try {
     await template.sql.unsafe(BARE_SCHEMA);
+    for (const index of dropIndexes) {
+      if (!/^[a-z0-9_]+$/.test(index)) throw new Error(`bad index name ${index}`);
+      await template.sql.unsafe(`drop index public.${index}`);
+    }
     await seedRepository(template.query, { ...REAL_REPO, workspaces: REAL_WORKSPACES });
     if (systems.includes('pg-boss')) {
       const { PgBoss } = await import('pg-boss');
@@ -598,13 +608,14 @@ export async function run(partial: Partial<QueueOptions> = {}): Promise<QueueRes
     throw new Error(`${unavailable.join(', ')} need Node ≥ 22.12; run with node_modules/node/bin/node (this is ${process.version})`);
   }
   const startedAt = new Date().toISOString();
-  const template = await buildTemplate(options.systems);
+  const template = await buildTemplate(options.systems, options.dropIndexes);
   const runs: QueueRun[] = [];
   const plans: QueueResult['plans'] = {};
   try {
     for (let repeat = 1; repeat <= options.repeats; repeat++) {
-      // Rotate the systems' order each round, so none always runs right after the same one.
-      const order = options.systems.map((_, i) => options.systems[(i + repeat - 1) % options.systems.length] as QueueSystem);
+      // Forwards, then backwards: no system always runs right after the same one, and neighbours
+      // in the list (ours, bare) always run back to back.
+      const order = repeat % 2 === 1 ? [...options.systems] : [...options.systems].reverse();
       for (const statistics of options.statistics) {
         for (const workers of options.workers) {
           for (const system of order) {
@@ -657,10 +668,20 @@ export async function run(partial: Partial<QueueOptions> = {}): Promise<QueueRes
   const oursReal = at('ours-real', 'fresh');
   const oursStale = staleRatio.ours?.[`${maxWorkers}`] ?? null;
   const tinyVsBare: Partial<Record<Statistics, number>> = {};
+  const tinyVsBarePairs: Partial<Record<Statistics, number[]>> = {};
   for (const statistics of options.statistics) {
-    const ours = at('ours', statistics);
-    const bare = at('bare', statistics);
-    if (ours && bare) tinyVsBare[statistics] = ratio(ours.jobsPerSecond, bare.jobsPerSecond);
+    const pairs: number[] = [];
+    for (let repeat = 1; repeat <= options.repeats; repeat++) {
+      const find = (system: QueueSystem) =>
+        runs.find((r) => r.system === system && r.statistics === statistics && r.workers === maxWorkers && r.repeat === repeat && !r.error);
+      const ours = find('ours');
+      const bare = find('bare');
+      if (ours && bare) pairs.push(ratio(ours.process.jobsPerSecond, bare.process.jobsPerSecond));
+    }
+    if (pairs.length) {
+      tinyVsBarePairs[statistics] = pairs;
+      tinyVsBare[statistics] = median(pairs);
+    }
   }
   return {
     name: 'queue',
@@ -678,6 +699,7 @@ export async function run(partial: Partial<QueueOptions> = {}): Promise<QueueRes
       oursFreshJobsPerSecond: oursFresh?.jobsPerSecond ?? null,
       bareFreshJobsPerSecond: at('bare', 'fresh')?.jobsPerSecond ?? null,
       tinyVsBare,
+      tinyVsBarePairs,
       meetsTinyVsBare: Object.keys(tinyVsBare).length ? Object.values(tinyVsBare).every((r) => r >= 0.7) : null,
       oursStaleRatio: oursStale,
       meetsStaleRatio: oursStale === null ? null : Math.min(...Object.values(staleRatio.ours ?? {})) >= 0.7,
@@ -687,6 +709,7 @@ export async function run(partial: Partial<QueueOptions> = {}): Promise<QueueRes
 
 // CLI: node_modules/node/bin/node --import tsx bench/queue.ts [--out FILE] [--jobs N] [--systems a,b]
 //        [--workers 1,4] [--statistics fresh,stale] [--complete-concurrency N] [--repeats N] [--async-commit]
+//        [--drop-index a,b]
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   const flag = (name: string) => {
@@ -701,6 +724,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   if (args.includes('--async-commit')) partial.synchronousCommit = false;
   if (flag('complete-concurrency')) partial.completeConcurrency = Number(flag('complete-concurrency'));
   if (flag('repeats')) partial.repeats = Number(flag('repeats'));
+  if (flag('drop-index')) partial.dropIndexes = String(flag('drop-index')).split(',');
   run(partial)
     .then((result) => {
       const out = flag('out');

@@ -219,7 +219,7 @@ export function formatSummary(results: {
     lines.push(
       '',
       `Goals with ${w} workers: real-delivery jobs (ours-real, fresh statistics) ${t.oursRealJobsPerSecond} jobs/s (≥ 10000: ${t.meetsReal10k ? 'met' : 'NOT met'}); ` +
-        `tiny jobs ÷ bare ${Object.entries(t.tinyVsBare).map(([k, v]) => `${k} ×${v}`).join(', ')} (≥ 0.7: ${t.meetsTinyVsBare ? 'met' : 'NOT met'}); ` +
+        `tiny jobs ÷ bare, median of the back-to-back pairs ${Object.entries(t.tinyVsBare).map(([k, v]) => `${k} ×${v} (pairs ${t.tinyVsBarePairs[k as 'fresh' | 'stale']?.join(', ')})`).join('; ')} (≥ 0.7: ${t.meetsTinyVsBare ? 'met' : 'NOT met'}); ` +
         `ours stale ÷ fresh ${t.oursStaleRatio} (≥ 0.7 at every worker count: ${t.meetsStaleRatio ? 'yes' : 'NO'}).`,
       '',
     );

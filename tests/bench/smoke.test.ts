@@ -219,6 +219,8 @@ describe.skipIf(!onPostgres)('benchmarks at tiny sizes', () => {
     expect(Object.keys(r.staleRatio).sort()).toEqual(['bare', 'ours', 'ours-per-job', 'ours-real']);
     expect(r.targets.oursRealJobsPerSecond).toBeGreaterThan(0);
     expect(Object.keys(r.targets.tinyVsBare).sort()).toEqual(['fresh', 'stale']);
+    expect(r.targets.tinyVsBarePairs.fresh).toHaveLength(1);
+    expect(r.targets.tinyVsBare.fresh).toBe(r.targets.tinyVsBarePairs.fresh?.[0]);
     expect(r.plans.fresh).toMatch(/background_jobs/);
     expect(r.plans.stale).toMatch(/background_jobs/);
     expect(r.targets.oursFreshJobsPerSecond).toBeGreaterThan(0);
