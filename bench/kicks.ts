@@ -32,7 +32,7 @@ export const FULL_KICKS: KicksOptions = {
   rate: 200,
   seconds: 20,
   workspaces: 10,
-  waitMs: 60_000,
+  waitMs: 30_000,
   variants: [
     { label: 'Inngest answers in 150 ms, default drain settings', standinDelayMs: 150, drainEnv: {} },
     { label: 'Inngest answers in 50 ms, DRAIN_CONCURRENCY=16 (the drain keeps up)', standinDelayMs: 50, drainEnv: { DRAIN_CONCURRENCY: '16' } },

@@ -160,7 +160,7 @@ export function formatSummary(results: {
           const tries = se.steps.filter((x) => x.rate === rate && x.receiver === receiver);
           const verdict = se.verdicts.find((v) => v.rate === rate && v.receiver === receiver);
           if (!tries.length || !verdict) return '– | –';
-          const text = tries.map((x) => `${ms(x.latency.p50)} / ${ms(x.latency.p99)}${x.errors ? ` (${x.errors} errors)` : ''}${x.checkpoints ? ` (${x.checkpoints})` : ''}`).join('; ');
+          const text = tries.map((x) => `${ms(x.latency.p50)} / ${ms(x.latency.p99)}${x.errors ? ` (${x.errors} errors)` : ''}${x.missed.includes('generator') ? ` (generator sent ${x.achievedRate}/s)` : ''}${x.checkpoints ? ` (${x.checkpoints})` : ''}`).join('; ');
           return `${text} | ${verdict.held ? 'held' : '**not held**'}`;
         };
         lines.push(`| ${rate} | ${cell('bare')} | ${cell('hybrid')} |`);

@@ -98,6 +98,7 @@ describe.skipIf(!onPostgres)('benchmarks at tiny sizes', () => {
     // With a budget nothing misses, both receivers hold every rate and the search runs out of rates.
     expect(r.search?.steps.map((s) => `${s.receiver}@${s.rate}:${s.held}`).sort()).toEqual(['bare@20:true', 'bare@40:true', 'hybrid@20:true', 'hybrid@40:true']);
     expect(r.search?.verdicts.map((v) => `${v.receiver}@${v.rate}:${v.held}`)).toEqual(['bare@20:true', 'hybrid@20:true', 'bare@40:true', 'hybrid@40:true']);
+    for (const step of r.search!.steps) expect(step.missed).toEqual([]);
     expect(r.search?.highest).toEqual({ bare: 40, hybrid: 40 });
     expect(r.search?.foundLimit).toEqual({ bare: false, hybrid: false });
     expect(r.goals.sustainable).toMatchObject({ hybrid: 40, bare: 40, ratio: 1, met: true, bareFoundLimit: false });
