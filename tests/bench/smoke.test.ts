@@ -95,13 +95,29 @@ describe.skipIf(!onPostgres)('benchmarks at tiny sizes', () => {
       expect(r.steady?.[receiver]).toMatchObject({ receiver, rate: 20, sent: 20, ok: 20, errors: 0, statuses: { '202': 20 } });
       expectSummary(r.steady![receiver].latency, 20);
     }
-    // With a budget nothing misses, both receivers hold every rate and the search runs out of rates.
-    expect(r.search?.steps.map((s) => `${s.receiver}@${s.rate}:${s.held}`).sort()).toEqual(['bare@20:true', 'bare@40:true', 'hybrid@20:true', 'hybrid@40:true']);
-    expect(r.search?.verdicts.map((v) => `${v.receiver}@${v.rate}:${v.held}`)).toEqual(['bare@20:true', 'hybrid@20:true', 'bare@40:true', 'hybrid@40:true']);
-    for (const step of r.search!.steps) expect(step.missed).toEqual([]);
-    expect(r.search?.highest).toEqual({ bare: 40, hybrid: 40 });
-    expect(r.search?.foundLimit).toEqual({ bare: false, hybrid: false });
-    expect(r.goals.sustainable).toMatchObject({ hybrid: 40, bare: 40, ratio: 1, met: true, bareFoundLimit: false });
+    // A try holds exactly when nothing missed; with one try a rate's verdict is that try's. The
+    // p99 budget is out of reach, but a loaded machine can still make the generator fall behind, so
+    // which rates held is not asserted: only that the search reports it consistently.
+    const steps = r.search!.steps;
+    for (const step of steps) {
+      expect(step.held).toBe(step.missed.length === 0);
+      expect(step.missed).not.toContain('p99');
+      expect(step.missed).not.toContain('errors');
+    }
+    expect(r.search!.verdicts.slice(0, 2).map((v) => `${v.receiver}@${v.rate}`)).toEqual(['bare@20', 'hybrid@20']);
+    for (const v of r.search!.verdicts) {
+      expect(v.tries).toBe(1);
+      expect(v.held).toBe(steps.find((x) => x.receiver === v.receiver && x.rate === v.rate)?.held);
+    }
+    for (const receiver of ['bare', 'hybrid'] as const) {
+      const mine = r.search!.verdicts.filter((v) => v.receiver === receiver);
+      const firstMiss = mine.findIndex((v) => !v.held);
+      // The search stops a receiver at its first rate that does not hold.
+      expect(mine).toHaveLength(firstMiss < 0 ? 2 : firstMiss + 1);
+      expect(r.search!.highest[receiver]).toBe(firstMiss === 0 ? 0 : (mine[firstMiss < 0 ? 1 : firstMiss - 1]?.rate ?? 0));
+      expect(r.search!.foundLimit[receiver]).toBe(firstMiss >= 0);
+    }
+    expect(r.goals.sustainable).toMatchObject({ hybrid: r.search!.highest.hybrid, bare: r.search!.highest.bare, bareFoundLimit: r.search!.foundLimit.bare });
     expect(r.coldStart.map((c) => `${c.receiver}#${c.spawn}`)).toEqual(['bare#1', 'hybrid#1']);
     for (const c of r.coldStart) {
       expect(c.errors).toBe(0);
