@@ -1,19 +1,32 @@
 /**
- * Ack latency: how long GitHub waits for an answer from the hybrid receiver vs the original
- * synchronous function (mode 'sync', all work inline), both served over real HTTP from their own
- * process on real PostgreSQL, with an Inngest stand-in that answers after `standinDelayMs`.
- * Requests alternate between the two receivers so a noisy machine slows both alike.
- * Then the hybrid receiver alone under a steady open-loop rate.
+ * Ack latency: how long GitHub waits for an answer.
+ *
+ * 1. The hybrid receiver vs the original synchronous function (mode 'sync', all work inline), one
+ *    delivery at a time, alternating, at several workspace counts.
+ * 2. Under steady open-loop load, the hybrid receiver vs a bare baseline receiver (HMAC verify +
+ *    JSON.parse + one INSERT of the body as jsonb; bench/lib/bare-receiver.ts), in the same run:
+ *    p50/p99 at one rate, then a stepped search for the highest rate each holds at p99 ≤ budget.
+ * 3. Cold start: a freshly spawned process of each receiver and its first deliveries.
+ *
+ * Every receiver runs in its own process over node:http on real PostgreSQL; the hybrid one is the
+ * deployed Netlify entry body with the production composition root. Its drain kicks go to a
+ * stand-in that answers 202 at once and drains nothing (bench/kicks.ts runs a real drain).
+ * Every body is unique, as GitHub's are.
  */
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Agent } from 'node:http';
+import { loadConfig } from '../src/shared/config.ts';
 import { createPostgresDatabase } from '../src/shared/db/postgres.ts';
+import type { QueryFn } from '../src/shared/db/sql.ts';
 import { parseDelivery } from '../src/shared/github/delivery.ts';
+import { jobPayloadOf } from '../src/shared/github/job-payload.ts';
 import { verifySignature } from '../src/shared/github/verify.ts';
-import { inspectDelivery, recordDelivery } from '../src/shared/receive/store.ts';
+import { receiveQueued } from '../src/shared/receive/store.ts';
+import { jobPriority } from '../src/shared/routing/policy.ts';
 import { seedRepository } from '../src/node/seed.ts';
-import { startChild } from './lib/child.ts';
+import { createBareTable } from './lib/bare-receiver.ts';
+import { startChild, type Child } from './lib/child.ts';
 import { createBenchDatabase } from './lib/db.ts';
 import {
   BENCH_SECRET,
@@ -21,16 +34,19 @@ import {
   HYBRID_PATH,
   keepAliveAgent,
   post,
+  prepareDelivery,
   pullRequestOpened,
   SYNC_PATH,
   type BenchRepository,
+  type PreparedDelivery,
 } from './lib/deliveries.ts';
 import { signatureOf } from '../tests/helpers/sign.ts';
 import { startStandin } from './lib/inngest-standin.ts';
+import { oneAtATime, openLoop, summarizeAnswers, type AnswerSummary } from './lib/load.ts';
 import { ratio, sleep, summarize, type Summary } from './lib/stats.ts';
 
 export interface AckOptions {
-  /** Active workspaces of the repository in each comparison. */
+  /** Active workspaces of the repository in each hybrid vs sync comparison. */
   sizes: number[];
   /** Deliveries per receiver and size. */
   samples: number;
@@ -38,21 +54,36 @@ export interface AckOptions {
   warmup: number;
   /** How long the Inngest stand-in takes to answer a send. */
   standinDelayMs: number;
-  /** Steady open-loop load on the hybrid receiver; null to skip. */
-  steady: { rate: number; seconds: number; workspaces: number } | null;
-  /** In-process timings of the hybrid path's steps (verify, parse, the two SQL round trips). */
+  /** Workspaces of the repository the load runs against. */
+  loadWorkspaces: number;
+  /** Open loop at one rate, hybrid vs bare; null to skip. */
+  steady: { rate: number; seconds: number } | null;
+  /**
+   * Stepped search for the highest rate held at p99 ≤ p99BudgetMs; null to skip. Each rate is
+   * tried up to `tries` times per receiver and held when most tries held: on a shared machine one
+   * forced checkpoint (another session creating a database) can spoil a single try.
+   */
+  search: { rates: number[]; stepSeconds: number; p99BudgetMs: number; tries: number } | null;
+  /** Fresh processes of each receiver (alternating), and deliveries sent one at a time to each. */
+  coldStart: { spawns: number; deliveries: number } | null;
+  /** In-process timings of the hybrid path's steps (verify, parse, the receive round trip). */
   breakdownSamples: number;
   log?: (line: string) => void;
 }
 
 export const FULL_ACK: AckOptions = {
-  sizes: [10, 50, 100, 500],
+  sizes: [10, 100, 500],
   samples: 100,
   warmup: 10,
   standinDelayMs: 150,
-  steady: { rate: 200, seconds: 30, workspaces: 100 },
+  loadWorkspaces: 100,
+  steady: { rate: 200, seconds: 20 },
+  search: { rates: [100, 200, 300, 400, 600, 800, 1000, 1200, 1500, 2000], stepSeconds: 8, p99BudgetMs: 25, tries: 3 },
+  coldStart: { spawns: 3, deliveries: 50 },
   breakdownSamples: 200,
 };
+
+export type LoadReceiver = 'hybrid' | 'bare';
 
 export interface ReceiverLatency extends Summary {
   /** Answers other than the expected status (202 hybrid, 200 sync) or network errors. */
@@ -70,18 +101,68 @@ export interface AckSizeResult {
   syncEventsPerDelivery: number;
 }
 
+export interface LoadRun extends AnswerSummary {
+  receiver: LoadReceiver;
+  rate: number;
+  seconds: number;
+  sent: number;
+  achievedRate: number;
+  maxScheduleLagMs: number;
+  /** Checkpoints the server ran during the run (any database's: the server is shared). */
+  checkpoints: number;
+}
+
 export interface SteadyResult {
   rate: number;
   seconds: number;
-  workspaces: number;
-  sent: number;
-  ok: number;
+  hybrid: LoadRun;
+  bare: LoadRun;
+  /** hybrid ÷ bare. */
+  ratio: { p50: number; p99: number };
+}
+
+export interface SearchStep extends LoadRun {
+  try: number;
+  /** p99 within budget, every answer as expected, and the generator kept the rate. */
+  held: boolean;
+  /** Why not: the p99, errors, or the load generator falling behind (then the rate says nothing of the receiver). */
+  missed: ('p99' | 'errors' | 'generator')[];
+}
+
+export interface SearchResult {
+  p99BudgetMs: number;
+  stepSeconds: number;
+  /** Every try. */
+  steps: SearchStep[];
+  /** Per receiver and rate tried: held when most of its tries held. */
+  verdicts: { receiver: LoadReceiver; rate: number; tries: number; held: boolean }[];
+  /** Highest rate held (0 if none was). */
+  highest: Record<LoadReceiver, number>;
+  /** Whether the search stopped because a rate was not held (false: it ran out of rates). */
+  foundLimit: Record<LoadReceiver, boolean>;
+}
+
+export interface ColdStartRun {
+  receiver: LoadReceiver;
+  spawn: number;
+  /** From spawning the process until it listens (module loading through tsx, which Netlify's bundle does not need). */
+  readyMs: number;
+  /** Each delivery's latency, in order, one at a time. */
+  latencies: number[];
   errors: number;
-  errorSamples: string[];
-  achievedRate: number;
-  latency: Summary;
-  /** Worst delay between a request's scheduled and actual send (the generator keeping up). */
-  maxScheduleLagMs: number;
+  first: number;
+  /** Median of deliveries 2–10 and of 11 onwards. */
+  p50Next9: number;
+  p50Rest: number;
+  /** Sum of all latencies: the extra a cold instance costs is this minus n × p50Rest. */
+  totalMs: number;
+}
+
+export interface AckGoals {
+  /** Hybrid p99 at the steady rate ≤ 25 ms, or ≤ 1.5 × bare's. */
+  steadyP99: { hybrid: number; bare: number; ratio: number; met: boolean } | null;
+  /** Highest rate held by the hybrid receiver ≥ 0.8 × bare's. */
+  sustainable: { hybrid: number; bare: number; ratio: number; met: boolean; bareFoundLimit: boolean } | null;
 }
 
 export interface AckResult {
@@ -92,12 +173,15 @@ export interface AckResult {
   payloadBytes: number;
   sizes: AckSizeResult[];
   steady: SteadyResult | null;
+  search: SearchResult | null;
+  coldStart: ColdStartRun[];
+  goals: AckGoals;
   /** Median in-process cost of each hybrid step, ms (for "where the time goes"). */
-  breakdown: { verify: number; parse: number; inspectRoundTrip: number; recordRoundTrip: number };
+  breakdown: { verify: number; parse: number; receiveRoundTrip: number };
   /** Drain kicks the stand-in received (one per burst: the marker coalesces them). */
   kicks: number;
-  /** Rows in webhook_deliveries at the end vs deliveries answered 200/202. */
-  recorded: { deliveries: number; answered: number; queuedJobs: number };
+  /** Rows at the end vs deliveries answered 200/202 by each receiver. */
+  recorded: { deliveries: number; answered: number; queuedJobs: number; bareRows: number; bareAnswered: number };
 }
 
 function repoFor(workspaces: number): BenchRepository {
@@ -118,6 +202,10 @@ function prepare(workspaces: number): Prepared {
   };
 }
 
+function pullRequests(count: number, workspaces: number): PreparedDelivery[] {
+  return Array.from({ length: count }, () => prepareDelivery('pull_request', pullRequestOpened(repoFor(workspaces))));
+}
+
 function latencyOf(samples: { ms: number; status: number; error?: string }[], expected: number): ReceiverLatency {
   const statuses: Record<string, number> = {};
   for (const s of samples) statuses[String(s.status)] = (statuses[String(s.status)] ?? 0) + 1;
@@ -128,51 +216,34 @@ function latencyOf(samples: { ms: number; status: number; error?: string }[], ex
   };
 }
 
-async function steadyLoad(
+/** Checkpoints so far on the server (timed and requested). */
+async function checkpointCount(query: QueryFn): Promise<number> {
+  const [row] = await query('select (checkpoints_timed + checkpoints_req)::int as n from pg_stat_bgwriter', []);
+  return Number(row?.n);
+}
+
+async function loadRun(
+  receiver: LoadReceiver,
   url: string,
-  prepared: Prepared,
-  options: NonNullable<AckOptions['steady']>,
+  rate: number,
+  seconds: number,
+  workspaces: number,
   agent: Agent,
-): Promise<Omit<SteadyResult, 'workspaces'>> {
-  const total = Math.round(options.rate * options.seconds);
-  const interval = 1000 / options.rate;
-  const latencies: number[] = [];
-  const errorSamples = new Set<string>();
-  let ok = 0;
-  let errors = 0;
-  let maxLag = 0;
-  const inflight: Promise<void>[] = [];
-  const started = performance.now();
-  for (let i = 0; i < total; i++) {
-    const due = started + i * interval;
-    const wait = due - performance.now();
-    if (wait > 0.5) await sleep(wait);
-    maxLag = Math.max(maxLag, performance.now() - due);
-    const { body, signed } = prepared.next();
-    const headers = deliveryHeaders('pull_request', body, signed);
-    inflight.push(
-      post(url, body, headers, agent).then((r) => {
-        latencies.push(r.ms);
-        if (r.status === 202) ok += 1;
-        else {
-          errors += 1;
-          if (errorSamples.size < 5) errorSamples.add(r.error ?? `HTTP ${r.status}: ${r.body.slice(0, 200)}`);
-        }
-      }),
-    );
-  }
-  const sendSeconds = (performance.now() - started) / 1000;
-  await Promise.all(inflight);
+  query: QueryFn,
+): Promise<LoadRun> {
+  const deliveries = pullRequests(Math.round(rate * seconds), workspaces);
+  const before = await checkpointCount(query);
+  const run = await openLoop(url, deliveries, rate, agent);
+  const checkpoints = (await checkpointCount(query)) - before;
   return {
-    rate: options.rate,
-    seconds: options.seconds,
-    sent: total,
-    ok,
-    errors,
-    errorSamples: [...errorSamples],
-    achievedRate: Math.round((total / sendSeconds) * 10) / 10,
-    latency: summarize(latencies),
-    maxScheduleLagMs: Math.round(maxLag * 1000) / 1000,
+    checkpoints,
+    receiver,
+    rate,
+    seconds,
+    sent: deliveries.length,
+    achievedRate: run.achievedRate,
+    maxScheduleLagMs: run.maxScheduleLagMs,
+    ...summarizeAnswers(run.answers, [202]),
   };
 }
 
@@ -180,7 +251,8 @@ async function breakdown(url: string, workspaces: number, samples: number): Prom
   const db = createPostgresDatabase(url);
   const prepared = prepare(workspaces);
   const repo = repoFor(workspaces);
-  const times = { verify: [] as number[], parse: [] as number[], inspectRoundTrip: [] as number[], recordRoundTrip: [] as number[] };
+  const hold = loadConfig({}).drain.kickHoldSeconds;
+  const times = { verify: [] as number[], parse: [] as number[], receiveRoundTrip: [] as number[] };
   try {
     for (let i = 0; i < samples + 5; i++) {
       const { body, signed } = prepared.next();
@@ -194,35 +266,29 @@ async function breakdown(url: string, workspaces: number, samples: number): Prom
       const parse = performance.now() - t;
       if (!parsed.ok) throw new Error(parsed.reason);
       t = performance.now();
-      const bodySha256 = createHash('sha256').update(body).digest('hex');
-      const inspection = await inspectDelivery(db, { deliveryId: id, bodySha256, repositoryId: repo.githubId, repository: repo.fullName, idLimit: 10 });
-      const inspect = performance.now() - t;
-      t = performance.now();
-      await recordDelivery(db, {
+      const received = await receiveQueued(db, {
         deliveryId: id,
-        bodySha256,
+        bodySha256: createHash('sha256').update(body).digest('hex'),
         event: 'pull_request',
         action: 'opened',
         repository: repo.fullName,
         repositoryId: repo.githubId,
-        route: 'queued',
-        statusCode: 202,
         responseMs: 1,
-        workspaceCount: inspection.workspaceCount,
         job: {
           type: 'webhook/pull_request',
-          payload: { event: 'pull_request', action: 'opened', delivery_id: id, data: parsed.delivery.payload, received_at: new Date().toISOString() },
-          priority: 10,
+          payload: jobPayloadOf(parsed.delivery, new Date().toISOString()),
+          priority: jobPriority('pull_request'),
           max_retries: 5,
           coalesce_key: null,
         },
+        kickHoldSeconds: hold,
       });
-      const record = performance.now() - t;
+      const receive = performance.now() - t;
+      if (received.route !== 'queued') throw new Error(`breakdown delivery routed ${received.route}`);
       if (i < 5) continue; // warm-up
       times.verify.push(verify);
       times.parse.push(parse);
-      times.inspectRoundTrip.push(inspect);
-      times.recordRoundTrip.push(record);
+      times.receiveRoundTrip.push(receive);
     }
   } finally {
     await db.close();
@@ -230,42 +296,55 @@ async function breakdown(url: string, workspaces: number, samples: number): Prom
   return {
     verify: summarize(times.verify).p50,
     parse: summarize(times.parse).p50,
-    inspectRoundTrip: summarize(times.inspectRoundTrip).p50,
-    recordRoundTrip: summarize(times.recordRoundTrip).p50,
+    receiveRoundTrip: summarize(times.receiveRoundTrip).p50,
   };
 }
+
+const RECEIVER_SERVER = fileURLToPath(new URL('./lib/receiver-server.ts', import.meta.url));
+const BARE_RECEIVER = fileURLToPath(new URL('./lib/bare-receiver.ts', import.meta.url));
 
 export async function run(partial: Partial<AckOptions> = {}): Promise<AckResult> {
   const options: AckOptions = { ...FULL_ACK, ...partial };
   const log = options.log ?? (() => {});
   const startedAt = new Date().toISOString();
   const db = await createBenchDatabase('ack');
-  const children: { stop(): Promise<void> }[] = [];
-  const agent = keepAliveAgent(options.steady ? Math.max(64, Math.ceil(options.steady.rate / 2)) : 4);
+  const children: Child[] = [];
+  const maxRate = Math.max(options.steady?.rate ?? 0, ...(options.search?.rates ?? [0]));
+  const agent = keepAliveAgent(Math.max(64, Math.ceil(maxRate / 2)));
   try {
-    const allSizes = [...new Set([...options.sizes, ...(options.steady ? [options.steady.workspaces] : [])])];
-    for (const n of allSizes) await seedRepository(db.query, { ...repoFor(n), workspaces: n });
+    for (const n of new Set([...options.sizes, options.loadWorkspaces])) await seedRepository(db.query, { ...repoFor(n), workspaces: n });
+    await createBareTable(db.query);
 
     const standin = await startStandin(options.standinDelayMs);
     children.push(standin);
-    const receiver = await startChild(fileURLToPath(new URL('./lib/receiver-server.ts', import.meta.url)), {
+    const receiverEnv = {
       DATABASE_URL: db.url,
       GITHUB_WEBHOOK_SECRET: BENCH_SECRET,
       INNGEST_EVENT_KEY: 'bench-event-key',
       INNGEST_BASE_URL: standin.url,
       PROCESS_WEBHOOK_URL: `${standin.url}/kick`,
       PROCESS_WEBHOOK_SECRET: 'bench-drain-secret',
-    });
+    };
+    const bareEnv = { DATABASE_URL: db.url, GITHUB_WEBHOOK_SECRET: BENCH_SECRET, BENCH_BARE_RECEIVER: '1' };
+    const receiver = await startChild(RECEIVER_SERVER, receiverEnv);
     children.push(receiver);
+    const bare = await startChild(BARE_RECEIVER, bareEnv);
+    children.push(bare);
     const hybridUrl = `${receiver.url}${HYBRID_PATH}`;
     const syncUrl = `${receiver.url}${SYNC_PATH}`;
+    const urls: Record<LoadReceiver, string> = { hybrid: hybridUrl, bare: `${bare.url}/` };
 
     let answered = 0;
+    let bareAnswered = 0;
     const send = async (url: string, prepared: Prepared) => {
       const { body, signed } = prepared.next();
       const r = await post(url, body, deliveryHeaders('pull_request', body, signed), agent);
       if (r.status === 200 || r.status === 202) answered += 1;
       return r;
+    };
+    const count = (r: LoadRun) => {
+      if (r.receiver === 'hybrid') answered += r.ok;
+      else bareAnswered += r.ok;
     };
 
     const sizes: AckSizeResult[] = [];
@@ -308,37 +387,158 @@ export async function run(partial: Partial<AckOptions> = {}): Promise<AckResult>
       );
     }
 
+    // Warm both load receivers alike before anything is measured under load.
+    for (const receiverName of ['bare', 'hybrid'] as const) {
+      const warm = await openLoop(urls[receiverName], pullRequests(Math.max(options.warmup, 20), options.loadWorkspaces), 50, agent);
+      const ok = summarizeAnswers(warm.answers, [202]).ok;
+      if (receiverName === 'hybrid') answered += ok;
+      else bareAnswered += ok;
+    }
+
     let steady: SteadyResult | null = null;
     if (options.steady) {
-      const prepared = prepare(options.steady.workspaces);
-      for (let i = 0; i < options.warmup; i++) await send(hybridUrl, prepared);
-      log(`steady load: ${options.steady.rate}/s for ${options.steady.seconds} s on the hybrid receiver…`);
-      const r = await steadyLoad(hybridUrl, prepared, options.steady, agent);
-      answered += r.ok;
-      steady = { ...r, workspaces: options.steady.workspaces };
-      log(`steady: sent ${r.sent}, ok ${r.ok}, errors ${r.errors}, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms`);
+      const { rate, seconds } = options.steady;
+      log(`steady load: ${rate}/s for ${seconds} s, bare then hybrid…`);
+      const b = await loadRun('bare', urls.bare, rate, seconds, options.loadWorkspaces, agent, db.query);
+      count(b);
+      await sleep(1_000);
+      const h = await loadRun('hybrid', urls.hybrid, rate, seconds, options.loadWorkspaces, agent, db.query);
+      count(h);
+      steady = { rate, seconds, hybrid: h, bare: b, ratio: { p50: ratio(h.latency.p50, b.latency.p50), p99: ratio(h.latency.p99, b.latency.p99) } };
+      for (const r of [b, h]) {
+        log(`steady ${r.receiver}: sent ${r.sent}, ok ${r.ok}, errors ${r.errors}, achieved ${r.achievedRate}/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, ${r.checkpoints} checkpoints`);
+      }
+    }
+
+    let search: SearchResult | null = null;
+    if (options.search) {
+      const { rates, stepSeconds, p99BudgetMs, tries } = options.search;
+      const going: Record<LoadReceiver, boolean> = { bare: true, hybrid: true };
+      const highest: Record<LoadReceiver, number> = { bare: 0, hybrid: 0 };
+      const steps: SearchStep[] = [];
+      const verdicts: SearchResult['verdicts'] = [];
+      const needed = Math.floor(tries / 2) + 1;
+      for (const [k, rate] of rates.entries()) {
+        const tally: Record<LoadReceiver, { held: number; not: number }> = { bare: { held: 0, not: 0 }, hybrid: { held: 0, not: 0 } };
+        const decided = (name: LoadReceiver) => tally[name].held >= needed || tally[name].not >= needed;
+        for (let attempt = 1; attempt <= tries; attempt++) {
+          // Alternate which receiver goes first, so neither always runs right after the other.
+          const order: LoadReceiver[] = (k + attempt) % 2 === 0 ? ['bare', 'hybrid'] : ['hybrid', 'bare'];
+          for (const name of order) {
+            if (!going[name] || decided(name)) continue;
+            await sleep(1_000);
+            const r = await loadRun(name, urls[name], rate, stepSeconds, options.loadWorkspaces, agent, db.query);
+            count(r);
+            const missed: SearchStep['missed'] = [];
+            if (r.latency.p99 > p99BudgetMs) missed.push('p99');
+            if (r.errors > 0) missed.push('errors');
+            if (r.achievedRate < 0.95 * rate) missed.push('generator');
+            const held = missed.length === 0;
+            steps.push({ ...r, try: attempt, held, missed });
+            tally[name][held ? 'held' : 'not'] += 1;
+            log(
+              `search ${name} ${rate}/s try ${attempt}: p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, errors ${r.errors}, ` +
+                `achieved ${r.achievedRate}/s, ${r.checkpoints} checkpoints → ${held ? 'held' : 'NOT held'}`,
+            );
+          }
+        }
+        for (const name of ['bare', 'hybrid'] as const) {
+          if (!going[name]) continue;
+          const held = tally[name].held >= needed;
+          verdicts.push({ receiver: name, rate, tries: tally[name].held + tally[name].not, held });
+          if (held) highest[name] = rate;
+          else going[name] = false;
+        }
+        if (!going.bare && !going.hybrid) break;
+      }
+      search = { p99BudgetMs, stepSeconds, steps, verdicts, highest, foundLimit: { bare: !going.bare, hybrid: !going.hybrid } };
+    }
+
+    const coldStart: ColdStartRun[] = [];
+    if (options.coldStart) {
+      for (let spawn = 1; spawn <= options.coldStart.spawns; spawn++) {
+        for (const name of ['bare', 'hybrid'] as const) {
+          const deliveries = pullRequests(options.coldStart.deliveries, options.loadWorkspaces);
+          const t = performance.now();
+          const fresh = await startChild(name === 'bare' ? BARE_RECEIVER : RECEIVER_SERVER, name === 'bare' ? bareEnv : receiverEnv);
+          const readyMs = performance.now() - t;
+          const coldAgent = keepAliveAgent(1);
+          try {
+            const answers = await oneAtATime(`${fresh.url}${name === 'bare' ? '/' : HYBRID_PATH}`, deliveries, coldAgent);
+            const latencies = answers.map((a) => Math.round(a.ms * 1000) / 1000);
+            const ok = summarizeAnswers(answers, [202]).ok;
+            if (name === 'hybrid') answered += ok;
+            else bareAnswered += ok;
+            coldStart.push({
+              receiver: name,
+              spawn,
+              readyMs: Math.round(readyMs),
+              latencies,
+              errors: answers.length - ok,
+              first: latencies[0] ?? Number.NaN,
+              p50Next9: summarize(latencies.slice(1, 10)).p50,
+              p50Rest: summarize(latencies.slice(10)).p50,
+              totalMs: Math.round(latencies.reduce((a, b) => a + b, 0) * 10) / 10,
+            });
+            log(`cold start ${name} #${spawn}: ready in ${Math.round(readyMs)} ms, first answer ${latencies[0]} ms, 2–10 p50 ${summarize(latencies.slice(1, 10)).p50} ms, rest p50 ${summarize(latencies.slice(10)).p50} ms`);
+          } finally {
+            coldAgent.destroy();
+            await fresh.stop();
+          }
+        }
+      }
     }
 
     await sleep(200); // let the last kicks land
     const kicks = (await standin.stats()).kicks;
     const [counts] = await db.query(
       `select (select count(*) from public.webhook_deliveries)::int as deliveries,
-              (select count(*) from public.background_jobs)::int as jobs`,
+              (select count(*) from public.background_jobs)::int as jobs,
+              (select count(*) from public.bench_bare_deliveries)::int as bare`,
       [],
     );
-    const steps = await breakdown(db.url, options.steady?.workspaces ?? options.sizes[0] ?? 10, options.breakdownSamples);
+    const steps = await breakdown(db.url, options.loadWorkspaces, options.breakdownSamples);
+
+    const goals: AckGoals = { steadyP99: null, sustainable: null };
+    if (steady) {
+      const { hybrid, bare: b } = steady;
+      goals.steadyP99 = {
+        hybrid: hybrid.latency.p99,
+        bare: b.latency.p99,
+        ratio: steady.ratio.p99,
+        met: hybrid.errors === 0 && (hybrid.latency.p99 <= 25 || hybrid.latency.p99 <= 1.5 * b.latency.p99),
+      };
+    }
+    if (search) {
+      goals.sustainable = {
+        hybrid: search.highest.hybrid,
+        bare: search.highest.bare,
+        ratio: ratio(search.highest.hybrid, search.highest.bare),
+        met: search.highest.bare > 0 && search.highest.hybrid >= 0.8 * search.highest.bare,
+        bareFoundLimit: search.foundLimit.bare,
+      };
+    }
 
     return {
       name: 'ack',
       options: { ...options, log: undefined } as Omit<AckOptions, 'log'>,
       startedAt,
       finishedAt: new Date().toISOString(),
-      payloadBytes: Buffer.byteLength(prepare(options.sizes[0] ?? 10).next().body),
+      payloadBytes: Buffer.byteLength(prepare(options.loadWorkspaces).next().body),
       sizes,
       steady,
+      search,
+      coldStart,
+      goals,
       breakdown: steps,
       kicks,
-      recorded: { deliveries: Number(counts?.deliveries), answered, queuedJobs: Number(counts?.jobs) },
+      recorded: {
+        deliveries: Number(counts?.deliveries),
+        answered,
+        queuedJobs: Number(counts?.jobs),
+        bareRows: Number(counts?.bare),
+        bareAnswered,
+      },
     };
   } finally {
     agent.destroy();

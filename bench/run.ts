@@ -4,8 +4,8 @@
  * bench/results/summary.md. The queue comparison runs under the pinned Node 22
  * (node_modules/node/bin/node), which pg-boss and graphile-worker require.
  *
- *   npm run bench                       all five
- *   npm run bench -- --only ack,queue   some of them
+ *   npm run bench                       all of them
+ *   npm run bench -- --only ack,queue   some of them (ack, fanout, verify, queue, freshness, kicks, growth, plans, status)
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +15,10 @@ import { promisify } from 'node:util';
 import { PROJECT_ROOT } from '../src/node/migrations.ts';
 import { run as runAck, type AckResult } from './ack.ts';
 import { run as runFanout, type FanoutResult } from './fanout.ts';
+import { run as runFreshness, type FreshnessResult } from './freshness.ts';
+import { run as runGrowth, type GrowthResult } from './growth.ts';
+import { run as runKicks, type KicksResult } from './kicks.ts';
+import { run as runPlans, type PlansResult } from './plans.ts';
 import type { QueueResult } from './queue.ts';
 import { GOAL_MS as STATUS_GOAL_MS, run as runStatus, type StatusResult } from './status.ts';
 import { run as runVerify, type VerifyResult } from './verify.ts';
@@ -22,7 +26,7 @@ import { serverUrl, serverVersion } from './lib/db.ts';
 
 export const RESULTS_DIR = join(PROJECT_ROOT, 'bench/results');
 export const NODE22 = join(PROJECT_ROOT, 'node_modules/node/bin/node');
-const NAMES = ['ack', 'fanout', 'verify', 'queue', 'status'] as const;
+const NAMES = ['ack', 'fanout', 'verify', 'queue', 'freshness', 'kicks', 'growth', 'plans', 'status'] as const;
 type Name = (typeof NAMES)[number];
 
 export interface Environment {
@@ -36,6 +40,8 @@ export interface Environment {
   postgres: string;
   loadAverageStart: number[];
   loadAverageEnd?: number[];
+  /** Per benchmark: how long it took and the 1/5/15-minute load averages before and after it. */
+  benchmarks?: { name: string; seconds: number; loadStart: number[]; loadEnd: number[] }[];
 }
 
 async function environment(): Promise<Environment> {
@@ -96,6 +102,10 @@ export function formatSummary(results: {
   verify?: VerifyResult;
   queue?: QueueResult;
   status?: StatusResult;
+  freshness?: FreshnessResult;
+  kicks?: KicksResult;
+  growth?: GrowthResult;
+  plans?: PlansResult;
 }): string {
   const lines: string[] = [];
   const e = results.environment;
@@ -104,6 +114,11 @@ export function formatSummary(results: {
     `Date: ${e.date}; command: ${e.command}; load average at start ${e.loadAverageStart.join(' / ')}${e.loadAverageEnd ? `, at end ${e.loadAverageEnd.join(' / ')}` : ''}`,
     '',
   );
+  if (e.benchmarks?.length) {
+    lines.push('| benchmark | took | load average before (1/5/15 min) | after |', '|---|---:|---|---|');
+    for (const b of e.benchmarks) lines.push(`| ${b.name} | ${b.seconds} s | ${b.loadStart.join(' / ')} | ${b.loadEnd.join(' / ')} |`);
+    lines.push('');
+  }
   const { ack, fanout, verify, queue, status } = results;
   if (ack) {
     lines.push(
@@ -117,17 +132,57 @@ export function formatSummary(results: {
         `| ${s.workspaces} | ${ms(s.hybrid.p50)} | ${ms(s.hybrid.p95)} | ${ms(s.hybrid.p99)} | ${ms(s.sync.p50)} | ${ms(s.sync.p95)} | ${ms(s.sync.p99)} | ×${s.ratio.p50} | ×${s.ratio.p95} | ×${s.ratio.p99} | ${s.hybrid.errors + s.sync.errors} |`,
       );
     }
+    const yes = (met: boolean | null | undefined) => (met ? 'met' : met === false ? 'NOT met' : 'n/a');
     if (ack.steady) {
       const st = ack.steady;
       lines.push(
         '',
-        `Steady load on the hybrid receiver (${st.workspaces} workspaces): ${st.rate}/s for ${st.seconds} s → sent ${st.sent}, 202 ${st.ok}, errors ${st.errors}, achieved ${st.achievedRate}/s; latency p50 ${ms(st.latency.p50)} ms, p95 ${ms(st.latency.p95)} ms, p99 ${ms(st.latency.p99)} ms, max ${ms(st.latency.max)} ms.`,
+        `Steady open loop, ${st.rate}/s for ${st.seconds} s each (pull_request opened, every body unique; hybrid kicks a stand-in that answers 202 at once):`,
+        '',
+        '| receiver | sent | 202 | errors | achieved/s | p50 | p95 | p99 | max | checkpoints |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
       );
+      for (const r of [st.bare, st.hybrid]) {
+        lines.push(`| ${r.receiver} | ${r.sent} | ${r.ok} | ${r.errors} | ${r.achievedRate} | ${ms(r.latency.p50)} | ${ms(r.latency.p95)} | ${ms(r.latency.p99)} | ${ms(r.latency.max)} | ${r.checkpoints} |`);
+      }
+      const g = ack.goals.steadyP99;
+      lines.push('', `hybrid ÷ bare: p50 ×${st.ratio.p50}, p99 ×${st.ratio.p99}. Goal (hybrid p99 ≤ 25 ms or ≤ 1.5 × bare): ${yes(g?.met)}.`);
+    }
+    if (ack.search) {
+      const se = ack.search;
+      lines.push(
+        '',
+        `Stepped search (${se.stepSeconds} s per try; a try holds with p99 ≤ ${se.p99BudgetMs} ms, no error and ≥ 95 % of the rate sent; a rate holds when most of up to ${ack.options.search?.tries} tries do; checkpoints: forced or timed checkpoints the shared server ran during the try):`,
+        '',
+        '| rate/s | bare tries: p50 / p99 (checkpoints) | bare | hybrid tries: p50 / p99 (checkpoints) | hybrid |',
+        '|---:|---|---|---|---|',
+      );
+      for (const rate of [...new Set(se.steps.map((x) => x.rate))]) {
+        const cell = (receiver: 'bare' | 'hybrid') => {
+          const tries = se.steps.filter((x) => x.rate === rate && x.receiver === receiver);
+          const verdict = se.verdicts.find((v) => v.rate === rate && v.receiver === receiver);
+          if (!tries.length || !verdict) return '– | –';
+          const text = tries.map((x) => `${ms(x.latency.p50)} / ${ms(x.latency.p99)}${x.errors ? ` (${x.errors} errors)` : ''}${x.missed.includes('generator') ? ` (generator sent ${x.achievedRate}/s)` : ''}${x.checkpoints ? ` (${x.checkpoints})` : ''}`).join('; ');
+          return `${text} | ${verdict.held ? 'held' : '**not held**'}`;
+        };
+        lines.push(`| ${rate} | ${cell('bare')} | ${cell('hybrid')} |`);
+      }
+      const g = ack.goals.sustainable;
+      lines.push(
+        '',
+        `Highest rate held: bare ${se.highest.bare}/s${se.foundLimit.bare ? '' : ' (the search ran out of rates)'}, hybrid ${se.highest.hybrid}/s${se.foundLimit.hybrid ? '' : ' (the search ran out of rates)'}; hybrid ÷ bare ×${g?.ratio}. Goal (≥ 0.8 × bare): ${yes(g?.met)}.`,
+      );
+    }
+    if (ack.coldStart.length) {
+      lines.push('', 'Cold start (a fresh process; deliveries one at a time; ms):', '', '| receiver | spawn | ready | 1st | 2nd–10th p50 | 11th+ p50 | all 50 |', '|---|---:|---:|---:|---:|---:|---:|');
+      for (const c of ack.coldStart) {
+        lines.push(`| ${c.receiver} | ${c.spawn} | ${c.readyMs} | ${ms(c.first)} | ${ms(c.p50Next9)} | ${ms(c.p50Rest)} | ${ms(c.totalMs)} |`);
+      }
     }
     const b = ack.breakdown;
     lines.push(
       '',
-      `Hybrid steps, in-process medians: verify ${ms(b.verify)} ms, parse ${ms(b.parse)} ms, inspect round trip ${ms(b.inspectRoundTrip)} ms, record (delivery + job, one transaction) ${ms(b.recordRoundTrip)} ms.`,
+      `Hybrid steps, in-process medians: verify ${ms(b.verify)} ms, parse ${ms(b.parse)} ms, receive_webhook_delivery round trip (dedup, count, record, enqueue) ${ms(b.receiveRoundTrip)} ms. Kicks received by the stand-in: ${ack.kicks}.`,
       '',
     );
   }
@@ -147,14 +202,14 @@ export function formatSummary(results: {
   }
   if (queue) {
     lines.push(
-      `### Queue core (${queue.options.jobs} trivial jobs, batch ${queue.options.batchSize}; ${queue.node})`,
+      `### Queue core (${queue.options.jobs} jobs per run, batch ${queue.options.batchSize}; each scenario ${queue.options.repeats} times, medians; ${queue.node})`,
       '',
-      '| system | statistics | workers | claim+complete jobs/s | enqueue jobs/s | claim p50 | claim p95 | claim p99 | claims | error |',
-      '|---|---|---:|---:|---:|---:|---:|---:|---:|---|',
+      '| system | statistics | workers | claim+complete jobs/s (median) | every run | enqueue jobs/s | claim p50 ms | claim p99 ms | errors |',
+      '|---|---|---:|---:|---|---:|---:|---:|---|',
     );
-    for (const r of queue.runs) {
+    for (const m of queue.medians) {
       lines.push(
-        `| ${r.system} | ${r.statistics} | ${r.workers} | ${r.process.jobsPerSecond} | ${r.enqueue.jobsPerSecond} | ${ms(r.claims.latency.p50)} | ${ms(r.claims.latency.p95)} | ${ms(r.claims.latency.p99)} | ${r.claims.count} | ${r.error ?? ''} |`,
+        `| ${m.system} | ${m.statistics} | ${m.workers} | ${m.jobsPerSecond} | ${m.all.join(', ')} | ${m.enqueueJobsPerSecond} | ${ms(m.claimP50Ms)} | ${ms(m.claimP99Ms)} | ${m.errors.join('; ')} |`,
       );
     }
     lines.push('', '| system | stale ÷ fresh, by workers |', '|---|---|');
@@ -162,9 +217,12 @@ export function formatSummary(results: {
       lines.push(`| ${system} | ${Object.entries(byWorkers).map(([w, r]) => `${w}: ×${r}`).join(', ')} |`);
     }
     const t = queue.targets;
+    const w = Math.max(...queue.options.workers);
     lines.push(
       '',
-      `Targets: ours (one complete per claimed round, as the drain does) with ${Math.max(...queue.options.workers)} workers, fresh statistics: ${t.oursFreshJobsPerSecond} jobs/s (≥ 15000: ${t.meets15k ? 'yes' : 'NO'}); stale ÷ fresh ${t.oursStaleRatio} (≥ 0.7 at every worker count: ${t.meetsStaleRatio ? 'yes' : 'NO'}).`,
+      `Goals with ${w} workers: real-delivery jobs (ours-real, fresh statistics) ${t.oursRealJobsPerSecond} jobs/s (≥ 10000: ${t.meetsReal10k ? 'met' : 'NOT met'}); ` +
+        `tiny jobs ÷ bare, median of the back-to-back pairs ${Object.entries(t.tinyVsBare).map(([k, v]) => `${k} ×${v} (pairs ${t.tinyVsBarePairs[k as 'fresh' | 'stale']?.join(', ')})`).join('; ')} (≥ 0.7: ${t.meetsTinyVsBare ? 'met' : 'NOT met'}); ` +
+        `ours stale ÷ fresh ${t.oursStaleRatio} (≥ 0.7 at every worker count: ${t.meetsStaleRatio ? 'yes' : 'NO'}).`,
       '',
     );
   }
@@ -203,6 +261,64 @@ export function formatSummary(results: {
       '',
     );
   }
+  const { freshness, kicks, growth, plans } = results;
+  if (freshness) {
+    lines.push(
+      `### Freshness: delivery sent → first Inngest event (${freshness.options.rate}/s for ${freshness.options.seconds} s per phase; ${freshness.options.workspaces} workspaces per repository; push debounce ${freshness.settings.pushDebounceSeconds} s; no sweep)`,
+      '',
+      '| variant | event | sent | jobs | drain invocations | ack p99 | p50 | p95 | p99 | max | missing | goal | verdict |',
+      '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    );
+    for (const v of freshness.variants) {
+      for (const p of v.phases) {
+        lines.push(
+          `| ${v.label} | ${p.event} | ${p.sent} | ${p.jobs} | ${p.drain.invocations} | ${ms(p.ack.latency.p99)} | ${ms(p.freshness.p50)} | ${ms(p.freshness.p95)} | ${ms(p.freshness.p99)} | ${ms(p.freshness.max)} | ${p.missing} | ${p.event === 'push' ? 'max' : 'p99'} ≤ ${p.goalMs} | ${p.met ? 'met' : 'NOT met'} |`,
+        );
+      }
+    }
+    lines.push('');
+  }
+  if (kicks) {
+    lines.push(
+      `### Edge invocations per queued delivery (${kicks.options.rate}/s for ${kicks.options.seconds} s, real drain, no sweep)`,
+      '',
+      '| variant | queued | drain invocations | deliveries per invocation | goal ≥ 20 | ack p50 | ack p99 | jobs completed | drained after |',
+      '|---|---:|---:|---:|---|---:|---:|---:|---:|',
+    );
+    for (const v of kicks.variants) {
+      lines.push(
+        `| ${v.label} | ${v.queued} | ${v.drain.invocations} | ${v.deliveriesPerInvocation} | ${v.met ? 'met' : 'NOT met'} | ${ms(v.ack.latency.p50)} | ${ms(v.ack.latency.p99)} | ${v.jobs.completed} of ${v.jobs.completed + v.jobs.queued + v.jobs.processing + v.jobs.failed} | ${v.drainedAfterMs === null ? `not within ${kicks.options.waitMs / 1000} s` : `${(v.drainedAfterMs / 1000).toFixed(1)} s`} |`,
+      );
+    }
+    lines.push('');
+  }
+  if (growth) {
+    const mib = (x: number) => (x / 2 ** 20).toFixed(1);
+    const total = (s: GrowthResult['days'][number]['kept']) => Object.values(s).reduce((a, t) => a + t.tableBytes + t.indexBytes, 0);
+    lines.push(
+      `### Table growth (${growth.perDay.deliveries} deliveries, ${growth.perDay.jobs} jobs, ${growth.perDay.duplicates} duplicates per simulated day; RETENTION_DAYS ${growth.retention.completedDays}, FAILED_RETENTION_DAYS ${growth.retention.failedDays}; batches of ${growth.retention.batchSize})`,
+      '',
+      '| day | jobs kept / pruned | deliveries kept / pruned | MiB kept (jobs, deliveries, duplicates; table + index) | MiB pruned | rows removed | batches | batch p50 ms | batch max ms |',
+      '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    );
+    for (const d of growth.days) {
+      const removed = Object.values(d.removed).reduce((a, b) => a + b, 0);
+      lines.push(
+        `| ${d.day} | ${d.kept.background_jobs.rows} / ${d.pruned.background_jobs.rows} | ${d.kept.webhook_deliveries.rows} / ${d.pruned.webhook_deliveries.rows} | ${mib(total(d.kept))} | ${mib(total(d.pruned))} | ${removed} | ${d.batches} | ${ms(d.batchMs.p50)} | ${ms(d.batchMs.max)} |`,
+      );
+    }
+    lines.push('', `Every prune batch: p50 ${ms(growth.batchMs.p50)} ms, p99 ${ms(growth.batchMs.p99)} ms, max ${ms(growth.batchMs.max)} ms (${growth.batchMs.n} batches).`, '');
+  }
+  if (plans) {
+    lines.push('### Monitoring functions at scale (client-side ms, median)', '', '| rows | function | now p50 | before p50 | before ÷ now | indexes now |', '|---:|---|---:|---:|---:|---|');
+    for (const s of plans.sizes) {
+      lines.push(
+        `| ${s.rows} | count_pending_webhook_jobs() | ${ms(s.ms.countPending.p50)} | ${ms(s.ms.countPendingBefore.p50)} | ×${(s.ms.countPendingBefore.p50 / s.ms.countPending.p50).toFixed(1)} | ${s.indexesUsed.countPending.join(', ')} |`,
+        `| ${s.rows} | get_job_statistics_summary(now() - 24 h) | ${ms(s.ms.statistics24h.p50)} | ${ms(s.ms.statistics24hBefore.p50)} | ×${(s.ms.statistics24hBefore.p50 / s.ms.statistics24h.p50).toFixed(1)} | ${s.indexesUsed.statistics24h.join(', ')} |`,
+      );
+    }
+    lines.push('');
+  }
   return lines.join('\n');
 }
 
@@ -216,17 +332,28 @@ async function main(): Promise<void> {
   const env = await environment();
   log(`server ${serverUrl().replace(/\/\/[^@]*@/, '//')} — PostgreSQL ${env.postgres}, Node ${env.node}, queue on ${env.node22}`);
   const results: Parameters<typeof formatSummary>[0] = { environment: env };
-  const save = (name: Name, result: unknown) =>
-    writeFileSync(join(RESULTS_DIR, `${name}.json`), `${JSON.stringify({ environment: env, ...(result as object) }, null, 2)}\n`);
+  const load = () => loadavg().map((x) => Math.round(x * 100) / 100);
+  env.benchmarks = [];
+  let current: { name: string; t: number; loadStart: number[] } | null = null;
+  const save = (name: Name, result: unknown) => {
+    const run = { name, seconds: Math.round((performance.now() - (current?.t ?? 0)) / 100) / 10, loadStart: current?.loadStart ?? [], loadEnd: load() };
+    env.benchmarks?.push(run);
+    writeFileSync(join(RESULTS_DIR, `${name}.json`), `${JSON.stringify({ environment: env, run, ...(result as object) }, null, 2)}\n`);
+  };
   const started = performance.now();
   for (const name of NAMES) {
     if (!only.includes(name)) continue;
-    log(`— ${name}`);
+    log(`— ${name} (load average ${load().join(' / ')})`);
     const t = performance.now();
+    current = { name, t, loadStart: load() };
     if (name === 'ack') save(name, (results.ack = await runAck({ log })));
     if (name === 'fanout') save(name, (results.fanout = await runFanout({ log })));
     if (name === 'verify') save(name, (results.verify = await runVerify({ log })));
     if (name === 'queue') save(name, (results.queue = await runQueue(log)));
+    if (name === 'freshness') save(name, (results.freshness = await runFreshness({ log })));
+    if (name === 'kicks') save(name, (results.kicks = await runKicks({ log })));
+    if (name === 'growth') save(name, (results.growth = await runGrowth({ log })));
+    if (name === 'plans') save(name, (results.plans = await runPlans({ log })));
     if (name === 'status') save(name, (results.status = await runStatus({ log })));
     log(`  ${name} took ${((performance.now() - t) / 1000).toFixed(1)} s`);
   }

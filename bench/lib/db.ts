@@ -80,8 +80,21 @@ export async function createBenchDatabase(
   };
 }
 
-export async function dropDatabase(name: string): Promise<void> {
-  await admin((sql) => sql.unsafe(`drop database if exists ${name} with (force)`));
+/**
+ * Drops the database, after giving clients that are closing (pg-boss and graphile-worker end their
+ * pools in the background) up to `graceMs` to go: a connection ended by the forced drop is an
+ * 'error' event on a pool nobody listens to any more, which would end the benchmark process.
+ */
+export async function dropDatabase(name: string, graceMs = 3_000): Promise<void> {
+  await admin(async (sql) => {
+    const until = performance.now() + graceMs;
+    while (performance.now() < until) {
+      const [row] = await sql.unsafe('select count(*)::int as n from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [name]);
+      if (Number(row?.n) === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await sql.unsafe(`drop database if exists ${name} with (force)`);
+  });
 }
 
 /** Server facts for the report. */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
 import { examplePayload } from '../../src/cli/examples.ts';
 import { freshPayload } from '../../src/cli/fresh-payload.ts';
+import { signatureOf } from '../../tests/helpers/sign.ts';
 
 export const HYBRID_PATH = '/.netlify/functions/api-workspaces-webhook-hybrid';
 export const SYNC_PATH = '/.netlify/functions/api-workspaces-webhook';
@@ -17,14 +18,40 @@ export interface BenchRepository {
  * GitHub's bodies are (fresh head sha and timestamp): the receiver drops a body it has seen.
  */
 export function pullRequestOpened(repo: BenchRepository): Record<string, unknown> {
-  const example = examplePayload('pull_request', 'opened');
-  if (!example) throw new Error('no pull_request opened example');
-  const payload = freshPayload('pull_request', example);
+  return freshExample(repo, 'pull_request', 'opened');
+}
+
+function freshExample(repo: BenchRepository, event: string, action?: string): Record<string, unknown> {
+  const example = examplePayload(event, action);
+  if (!example) throw new Error(`no ${event} ${action ?? ''} example`);
+  const payload = freshPayload(event, example);
   const repository = payload.repository as Record<string, unknown>;
   repository.full_name = repo.fullName;
   repository.name = repo.fullName.split('/')[1];
   repository.id = repo.githubId;
   return payload;
+}
+
+/**
+ * A real `push` payload for `repo` and `ref` (a branch), unique as GitHub's are (fresh `after`,
+ * head commit and pushed_at).
+ */
+export function pushTo(repo: BenchRepository, ref: string): Record<string, unknown> {
+  return { ...freshExample(repo, 'push'), ref };
+}
+
+/** One delivery ready to send: body, signature and GitHub's headers with a fresh GUID. */
+export interface PreparedDelivery {
+  id: string;
+  event: string;
+  body: string;
+  headers: Record<string, string>;
+}
+
+export function prepareDelivery(event: string, payload: Record<string, unknown>, secret = BENCH_SECRET): PreparedDelivery {
+  const body = JSON.stringify(payload);
+  const id = randomUUID();
+  return { id, event, body, headers: deliveryHeaders(event, body, signatureOf(body, secret), id) };
 }
 
 /** GitHub's headers for one delivery; the GUID is fresh unless given. */

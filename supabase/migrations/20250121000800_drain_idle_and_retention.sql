@@ -115,8 +115,8 @@ create index if not exists webhook_deliveries_unlinked_received_idx
   where job_id is null;
 
 create or replace function public.prune_webhook_data(
-  p_completed_days integer,
-  p_failed_days integer,
+  p_completed_days double precision,
+  p_failed_days double precision,
   p_batch_size integer default 1000,
   p_dry_run boolean default false
 )
@@ -126,8 +126,8 @@ set search_path = public
 as $$
 declare
   v_n bigint;
-  v_completed_before timestamptz := now() - make_interval(days => p_completed_days);
-  v_failed_before timestamptz := now() - make_interval(days => p_failed_days);
+  v_completed_before timestamptz := now() - p_completed_days * interval '1 day';
+  v_failed_before timestamptz := now() - p_failed_days * interval '1 day';
 begin
   if p_completed_days is null or p_failed_days is null or p_completed_days < 3 or p_failed_days < 3 then
     raise exception 'prune_webhook_data: both ages must be at least 3 days (GitHub redelivers for 3 days)'
@@ -206,7 +206,7 @@ begin
     'public.count_pending_webhook_jobs()',
     'public.release_drain_marker(text)',
     'public.get_job_statistics_summary(timestamptz)',
-    'public.prune_webhook_data(integer, integer, integer, boolean)'
+    'public.prune_webhook_data(double precision, double precision, integer, boolean)'
   ] loop
     execute format('revoke execute on function %s from public, anon, authenticated', f);
     execute format('grant execute on function %s to service_role', f);

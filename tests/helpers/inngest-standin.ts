@@ -5,7 +5,8 @@
 // assert the exact requests and prove that no id was ever sent twice with different content.
 // `POST /kick` stands in for the drain a receiver kicks (counted, answered 202 at once);
 // `GET /_standin/stats` and `POST /_standin/reset` serve a stand-in run in another process
-// (bench/lib/inngest-standin.ts).
+// (bench/lib/inngest-standin.ts), and with `firstSeen` `GET /_standin/first-seen` says when the
+// first event naming each delivery arrived (the benchmarks' delivery → event freshness).
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { listenLocal } from './net.ts';
@@ -64,6 +65,11 @@ export interface StandInOptions {
   delayMs?: number;
   /** Keep every request and event in memory (default); false only counts them (long benchmarks). */
   record?: boolean;
+  /**
+   * Keep, per delivery GUID in an event's `data.deliveryIds`, when the first accepted event naming it
+   * arrived (performance.timeOrigin + performance.now(), ms since the epoch), even when not recording.
+   */
+  firstSeen?: boolean;
 }
 
 export interface InngestStandIn {
@@ -81,6 +87,8 @@ export interface InngestStandIn {
   /** Ids accepted more than once (identical content: allowed, Inngest drops the repeat). */
   resentIdentical(): number;
   acceptedIds(): Set<string>;
+  /** Delivery GUID → when the first event naming it arrived (with the `firstSeen` option). */
+  firstSeen: Map<string, number>;
   /** Forgets every request, event and count. */
   reset(): void;
   close(): Promise<void>;
@@ -113,6 +121,7 @@ export async function startInngestStandIn(options: StandInOptions = {}): Promise
     requests: [],
     events: new Map(),
     conflicts: [],
+    firstSeen: new Map(),
     stats: emptyStats(),
     resentIdentical: () => [...state.events.values()].filter((e) => e.accepted > 1).length,
     acceptedIds: () => new Set([...state.events.values()].filter((e) => e.accepted > 0).map((e) => e.id)),
@@ -120,6 +129,7 @@ export async function startInngestStandIn(options: StandInOptions = {}): Promise
       state.requests.length = 0;
       state.events.clear();
       state.conflicts.length = 0;
+      state.firstSeen.clear();
       // In-flight requests still finish and decrement their count.
       state.stats = { ...emptyStats(), inFlight: state.stats.inFlight };
     },
@@ -136,10 +146,14 @@ export async function startInngestStandIn(options: StandInOptions = {}): Promise
   };
 
   /** Records the batch when the request arrives: a real Inngest has the events even if the sender dies before reading the answer. */
-  const recordBatch = (batch: Record<string, unknown>[], failWith: number | null) => {
+  const recordBatch = (batch: Record<string, unknown>[], failWith: number | null, arrivedAt: number) => {
     const { stats, events, conflicts } = state;
     for (const event of batch) {
       stats.eventsReceived += 1;
+      if (options.firstSeen && failWith === null) {
+        const ids = (event.data as { deliveryIds?: unknown } | undefined)?.deliveryIds;
+        if (Array.isArray(ids)) for (const id of ids) if (!state.firstSeen.has(String(id))) state.firstSeen.set(String(id), arrivedAt);
+      }
       if (!record) continue;
       const { ts: _ts, ...rest } = event;
       const id = String(event.id);
@@ -166,8 +180,10 @@ export async function startInngestStandIn(options: StandInOptions = {}): Promise
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
+      const arrivedAt = performance.timeOrigin + performance.now();
       const path = (req.url ?? '/').split('?')[0] ?? '/';
       if (req.method === 'GET' && path === '/_standin/stats') return reply(res, 200, state.stats);
+      if (req.method === 'GET' && path === '/_standin/first-seen') return reply(res, 200, Object.fromEntries(state.firstSeen));
       if (req.method === 'POST' && path === '/_standin/reset') {
         state.reset();
         return reply(res, 200, state.stats);
@@ -193,7 +209,7 @@ export async function startInngestStandIn(options: StandInOptions = {}): Promise
         return reply(res, 400, { error: 'the body must be a JSON array of events', status: 400 });
       }
       const failWith = state.refuse?.(body as Record<string, unknown>[]) ?? state.failWith;
-      recordBatch(body as Record<string, unknown>[], failWith);
+      recordBatch(body as Record<string, unknown>[], failWith, arrivedAt);
       stats.inFlight += 1;
       stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
       const finish = () => {

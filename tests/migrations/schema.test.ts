@@ -171,7 +171,7 @@ describe('row level security and grants', () => {
     'replay_webhook_jobs(uuid, timestamptz, boolean, boolean)',
     'count_pending_webhook_jobs()',
     'release_drain_marker(text)',
-    'prune_webhook_data(integer, integer, integer, boolean)',
+    'prune_webhook_data(double precision, double precision, integer, boolean)',
     'finish_inline_delivery(text, uuid, boolean, integer, integer)',
     'free_drain_kick()',
     'acquire_circuit(text, text, integer)',
