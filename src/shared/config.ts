@@ -211,8 +211,9 @@ export function loadConfig(env: EnvRecord): Config {
       secret: text(env, 'PROCESS_WEBHOOK_SECRET'),
       budgetMs,
       jobTimeoutMs,
-      batchSize: integer(env, 'DRAIN_BATCH_SIZE', 20, 1, 1_000),
-      concurrency: integer(env, 'DRAIN_CONCURRENCY', 4, 1, 100),
+      batchSize: integer(env, 'DRAIN_BATCH_SIZE', 32, 1, 1_000),
+      // Each running job mostly waits for Inngest (~150 ms): 16 at a time keeps up with 50+ jobs/s.
+      concurrency: integer(env, 'DRAIN_CONCURRENCY', 16, 1, 100),
       fanoutConcurrency: integer(env, 'FANOUT_CONCURRENCY', 8, 1, 100),
       leaseSeconds,
       maxRetries: integer(env, 'JOB_MAX_RETRIES', 5, 0, 100),

@@ -3,6 +3,12 @@ export async function readBodyWithLimit(request: Request, limit: number): Promis
   const declared = Number(request.headers.get('content-length') ?? Number.NaN);
   if (Number.isFinite(declared) && declared > limit) return null;
   if (!request.body) return new Uint8Array(0);
+  if (Number.isFinite(declared)) {
+    // The length is declared and within the limit: one native read. A body longer than it declared
+    // is cut by the HTTP layer, but check anyway.
+    const body = new Uint8Array(await request.arrayBuffer());
+    return body.byteLength > limit ? null : body;
+  }
 
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -26,9 +32,10 @@ export async function readBodyWithLimit(request: Request, limit: number): Promis
   return body;
 }
 
-/** Hex SHA-256 of a delivery's payload text: what identifies it whatever GUID it arrives with. */
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
+/** Hex SHA-256 of a delivery's payload text (or its UTF-8 bytes): what identifies it whatever GUID it arrives with. */
+export async function sha256Hex(text: string | Uint8Array<ArrayBuffer>): Promise<string> {
+  const bytes = typeof text === 'string' ? new TextEncoder().encode(text) : text;
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
   let hex = '';
   for (const byte of digest) hex += byte.toString(16).padStart(2, '0');
   return hex;

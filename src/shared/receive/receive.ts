@@ -78,7 +78,8 @@ export async function receiveWebhook(request: Request, deps: ReceiveDeps): Promi
   }
   if (!deps.db) return respond(503, { error: 'No database is configured (DATABASE_URL or VITE_SUPABASE_URL).' });
   const text = payloadText(request.headers.get('content-type'), rawBody);
-  const key: DeliveryKey = { deliveryId, bodySha256: text === null ? null : await sha256Hex(text) };
+  // A JSON body is its own payload text: hash the bytes received rather than encode it again.
+  const key: DeliveryKey = { deliveryId, bodySha256: text === null ? null : await sha256Hex(text === rawBody ? bytes : text) };
   const bodyRead = now();
   const budget = deps.receiveBudgetMs ?? RECEIVE_BUDGET_MS;
   const scoped = { ...deps, db: withDeadline(deps.db, () => bodyRead + budget - now()) };
