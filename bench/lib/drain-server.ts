@@ -12,6 +12,7 @@ import { sendWebResponse, toWebRequest } from '../../src/cli/http-bridge.ts';
 import { loadConfig } from '../../src/shared/config.ts';
 import { createPostgresDatabase } from '../../src/shared/db/postgres.ts';
 import type { DrainSummary } from '../../src/shared/drain/drain.ts';
+import { createDrainKicker } from '../../src/shared/drain/kick.ts';
 import { createDrainHandler } from '../../src/shared/drain/service.ts';
 import { createEventApiSender } from '../../src/shared/inngest/event-api-sender.ts';
 import { configuredSender } from '../../src/shared/inngest/sender.ts';
@@ -70,12 +71,17 @@ if (process.argv[1] === SELF && process.env.BENCH_DRAIN_SERVER === '1') {
       stats.errors += 1;
     }
   };
+  let selfUrl = '';
   const handler = createDrainHandler(config, {
     db: createPostgresDatabase(config.database.url, { max: 4 }),
     sender: configuredSender(config, createEventApiSender),
     log,
     // The Edge runtime keeps a waitUntil promise running after the answer; so does this process.
     waitUntil: (work) => void work.catch(() => {}),
+    // As the Edge Function does: a drain that stops at DRAIN_MAX_JOBS starts the next (an invocation).
+    handOver: async () => {
+      await createDrainKicker({ url: selfUrl, secret: config.drain.secret })().catch(() => {});
+    },
   });
   const server = createServer(async (req, res) => {
     if (req.method === 'GET' && req.url === '/_bench/drain-stats') {
@@ -101,6 +107,8 @@ if (process.argv[1] === SELF && process.env.BENCH_DRAIN_SERVER === '1') {
   server.keepAliveTimeout = 60_000;
   server.listen(0, '127.0.0.1', () => {
     const address = server.address();
-    announceReady(typeof address === 'object' && address ? address.port : 0, () => new Promise<void>((resolve) => server.close(() => resolve())));
+    const port = typeof address === 'object' && address ? address.port : 0;
+    selfUrl = `http://127.0.0.1:${port}/`;
+    announceReady(port, () => new Promise<void>((resolve) => server.close(() => resolve())));
   });
 }

@@ -110,6 +110,21 @@ describe('content-addressed dedup', () => {
     expect(await jobCount(repo.fullName)).toBe(1);
   });
 
+  reportSkip('copies of one body under different GUIDs at the same moment');
+  it.skipIf(!onPostgres)('ten copies of one body under ten GUIDs at the same moment make one job and nine recorded duplicates', async () => {
+    const repo = await repoIn(12);
+    const h = harness(t.db);
+    const body = JSON.stringify(payloadFor('pull_request', repo, (p) => p.action === 'opened'));
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, async () => h.receive(await signedRequest({ event: 'pull_request', payload: null, body }))),
+    );
+    expect(answers.filter((a) => a.status === 202)).toHaveLength(1);
+    expect(answers.filter((a) => a.body.duplicate === true)).toHaveLength(9);
+    expect(await jobCount(repo.fullName)).toBe(1);
+    const original = answers.find((a) => a.status === 202)?.body.delivery;
+    expect(await duplicatesOf(original)).toHaveLength(9);
+  });
+
   reportSkip('two hooks delivering one quick event at the same moment');
   it.skipIf(!onPostgres)('two hooks delivering one quick event at the same moment do its inline work once', async () => {
     const repo = await repoIn(3);
