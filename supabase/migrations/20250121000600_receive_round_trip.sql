@@ -194,24 +194,6 @@ $$;
 -- replayed or relabelled capture, or a repository hook and an organization hook delivering the
 -- same event). Each is recorded so operators see them; none does any work.
 -- ---------------------------------------------------------------------------------------------
--- Copies of one delivery (the same GUID, or the same body) are received one after the other: each
--- takes transaction-scoped advisory locks on its GUID and its body before looking for an earlier
--- copy, so a copy arriving while the first is still being recorded waits for it, then finds it and
--- is a duplicate. GUID first, then body, in every transaction, so no two can wait on each other.
--- (A hash collision only makes two unrelated deliveries wait in turn.)
-create or replace function public.webhook_lock_delivery(p_delivery_id text, p_body_sha256 bytea)
-returns void
-language plpgsql
-set search_path = public
-as $$
-begin
-  perform pg_advisory_xact_lock(72645133, hashtext(p_delivery_id));
-  if p_body_sha256 is not null then
-    perform pg_advisory_xact_lock(72645134, hashtext(encode(p_body_sha256, 'hex')));
-  end if;
-end;
-$$;
-
 create or replace function public.webhook_find_delivery(p_delivery_id text, p_body_sha256 bytea)
 returns table (delivery_id text, job_id uuid, reason text)
 language sql
@@ -298,7 +280,7 @@ $$;
 
 -- ---------------------------------------------------------------------------------------------
 -- Record a delivery (and, with p_job, enqueue or coalesce its job) in one transaction. A known
--- GUID or body (see webhook_lock_delivery) records a duplicate instead and changes nothing else. With p_job, `kick` says
+-- GUID or body records a duplicate instead and changes nothing else. With p_job, `kick` says
 -- whether this caller should start the drain (see take_drain_kick); with p_kick_hold_seconds null
 -- the job starts no drain (a quick event's safety net, finished by finish_inline_delivery).
 -- ---------------------------------------------------------------------------------------------
@@ -324,35 +306,36 @@ as $$
 declare
   v_hash bytea := decode(p_body_sha256, 'hex');
   v_found record;
-  v_job_id uuid;
-  v_coalesced boolean := false;
+  v_job record;
 begin
-  perform public.webhook_lock_delivery(p_delivery_id, v_hash);
-  select * into v_found from public.webhook_find_delivery(p_delivery_id, v_hash);
-  if found then
-    perform public.webhook_insert_duplicate(p_delivery_id, v_found.delivery_id, v_found.reason, p_event, p_response_ms);
+  insert into public.webhook_deliveries as d (
+    delivery_id, body_sha256, event, action, repository, repository_github_id, route, status_code,
+    response_ms, workspace_count)
+  values (p_delivery_id, v_hash, p_event, p_action, p_repository, p_repository_github_id,
+    p_route, p_status_code, p_response_ms, p_workspace_count)
+  on conflict do nothing;
+
+  if not found then
+    select * into v_found from public.webhook_find_delivery(p_delivery_id, v_hash);
+    perform public.webhook_insert_duplicate(p_delivery_id, coalesce(v_found.delivery_id, p_delivery_id),
+      coalesce(v_found.reason, 'delivery_id'), p_event, p_response_ms);
     return query select true, v_found.delivery_id, v_found.job_id, false, false;
     return;
   end if;
-
-  if p_job is not null then
-    select e.job_id, e.coalesced into v_job_id, v_coalesced
-      from public.enqueue_webhook_job(p_delivery_id, p_job, p_workspace_count, p_repository, p_repository_github_id) e;
-  end if;
-  -- Written once, already linked to its job: an UPDATE afterwards would rewrite the row and every
-  -- index entry of it.
-  insert into public.webhook_deliveries (
-    delivery_id, body_sha256, event, action, repository, repository_github_id, route, status_code,
-    response_ms, workspace_count, job_id)
-  values (p_delivery_id, v_hash, p_event, p_action, p_repository, p_repository_github_id,
-    case when v_coalesced then 'coalesced' else p_route end, p_status_code, p_response_ms,
-    p_workspace_count, v_job_id);
 
   if p_job is null then
     return query select false, null::text, null::uuid, false, false;
     return;
   end if;
-  return query select false, null::text, v_job_id, v_coalesced,
+
+  select * into v_job from public.enqueue_webhook_job(p_delivery_id, p_job, p_workspace_count,
+    p_repository, p_repository_github_id);
+  update public.webhook_deliveries d
+     set job_id = v_job.job_id,
+         route = case when v_job.coalesced then 'coalesced' else d.route end
+   where d.delivery_id = p_delivery_id;
+
+  return query select false, null::text, v_job.job_id, v_job.coalesced,
     case when p_kick_hold_seconds is null then false else public.take_drain_kick(p_kick_hold_seconds) end;
 end;
 $$;
@@ -433,7 +416,6 @@ declare
   v_status integer;
   v_rec record;
 begin
-  perform public.webhook_lock_delivery(p_delivery_id, decode(p_body_sha256, 'hex'));
   select * into v_found from public.webhook_find_delivery(p_delivery_id, decode(p_body_sha256, 'hex'));
   if found then
     perform public.webhook_insert_duplicate(p_delivery_id, v_found.delivery_id, v_found.reason, p_event, p_response_ms);
@@ -455,7 +437,7 @@ begin
     p_action, p_repository, p_repository_github_id, v_route, v_status, p_response_ms, v_count,
     case when v_count = 0 then null else p_job end, p_kick_hold_seconds);
   if v_rec.duplicate then
-    -- Not while the locks above are held; answered as a duplicate all the same.
+    -- Another copy was recorded between the lookup and the insert.
     return query select true, v_rec.duplicate_of, null::text, 200, null::integer, v_rec.job_id, false, false;
     return;
   end if;
@@ -479,7 +461,6 @@ begin
     'public.take_drain_kick(integer)',
     'public.webhook_merge_push_payload(jsonb, jsonb, text)',
     'public.enqueue_webhook_job(text, jsonb, integer, text, bigint)',
-    'public.webhook_lock_delivery(text, bytea)',
     'public.webhook_find_delivery(text, bytea)',
     'public.webhook_insert_duplicate(text, text, text, text, integer)',
     'public.record_webhook_duplicate(text, text, text, integer)',
