@@ -92,6 +92,7 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
   // same wait. A drain that dies leaves it until then; the minute sweep drains meanwhile.
   const marker = request.jobId ? undefined : { holder: deps.worker, holdSeconds: Math.max(settings.kickHoldSeconds, settings.leaseSeconds) };
   let firstClaim = deps.onFirstClaim;
+  let atMaxJobs = false;
   let idleSince: number | null = null;
   let pending: Pending | null = null;
   let released = false;
@@ -101,7 +102,7 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
       const jobsLeft = settings.maxJobs - summary.claimed;
       const limit = Math.min(claimLimit(settings, deadline - now(), request.jobId !== undefined), jobsLeft);
       if (limit < 1) {
-        if (jobsLeft < 1) summary.handedOver = true;
+        if (jobsLeft < 1) atMaxJobs = true;
         else summary.stoppedForDeadline = true;
         break;
       }
@@ -161,7 +162,8 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
   summary.remaining = left.ready;
   summary.scheduled = left.scheduled;
   // The marker is free again, so a delivery would kick too; handing over makes sure someone does.
-  if (summary.handedOver && left.ready > 0) await deps.handOver?.();
+  summary.handedOver = atMaxJobs && left.ready > 0;
+  if (summary.handedOver) await deps.handOver?.();
   summary.elapsedMs = Math.round(now() - started);
   return summary;
 }

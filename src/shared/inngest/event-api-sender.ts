@@ -2,8 +2,9 @@
 // bring 227 npm packages (72 MiB, 93 of them @opentelemetry/*) into a bundle Supabase caps at
 // 5 MB when it bundles server-side; this needs none. Node keeps the SDK (sdk-sender.ts). Both
 // share sender.ts, and this one follows the SDK where it matters: the same body (each event
-// with a `ts`), the same 5 attempts with the same backoff, and a 2xx is accepted only with
-// Inngest's `{"status":200}` answer.
+// with a `ts`), the same 5 attempts with the same backoff for failures that may pass (network,
+// 5xx, 408, 429; a refusal is not repeated), and a 2xx is accepted only with Inngest's
+// `{"status":200}` answer.
 import type { OutgoingEvent } from './events.ts';
 import {
   checkSenderOptions,

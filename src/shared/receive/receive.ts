@@ -139,6 +139,11 @@ async function routeDelivery(
     repository: delivery.repository?.fullName ?? null,
     repositoryId: delivery.repository?.id ?? null,
   };
+  // A ping carries no workspace work: recorded and answered inline, one round trip, no count.
+  if (delivery.event === 'ping') {
+    const recorded = await recordDelivery(db, { ...facts, route: 'inline', statusCode: 200, responseMs: elapsed(), workspaceCount: null });
+    return recorded.duplicate ? respond(200, { duplicate: true }) : respond(200, { route: 'inline', workspaces: 0, eventsSent: 0, cachesInvalidated: 0 });
+  }
   // Most events need no count to be routed: one round trip records and queues them.
   if (deps.mode === 'hybrid' && queuedWhenTracked(delivery.event, deps.config)) {
     const received = await receiveQueued(db, {
@@ -167,7 +172,7 @@ async function routeDelivery(
   }
 
   const count = inspection.workspaceCount;
-  const route = sync && delivery.event !== 'ping' && count > 0 ? 'inline' : chooseRoute(delivery.event, count, deps.config);
+  const route = sync && count > 0 ? 'inline' : chooseRoute(delivery.event, count, deps.config);
   const base = { ...facts, workspaceCount: count };
 
   if (route === 'no_workspace') {
@@ -178,10 +183,7 @@ async function routeDelivery(
 
   if (route === 'inline') {
     const work = { delivery, facts: base, workspaceIds: inspection.workspaceIds ?? [], elapsed };
-    if (sync) return runSync(work, deps, respond);
-    if (delivery.event !== 'ping') return runInline(work, deps, respond);
-    const recorded = await recordDelivery(db, { ...base, route, statusCode: 200, responseMs: elapsed() });
-    return recorded.duplicate ? respond(200, { duplicate: true }) : respond(200, { route, workspaces: count, eventsSent: 0, cachesInvalidated: 0 });
+    return sync ? runSync(work, deps, respond) : runInline(work, deps, respond);
   }
 
   const recorded = await recordDelivery(db, {

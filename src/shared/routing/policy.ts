@@ -25,8 +25,8 @@ export function chooseRoute(event: SupportedEvent, workspaceCount: number, polic
 /**
  * True when, for a tracked repository, the event is queued whatever the workspace count: then
  * only "tracked at all?" is left to decide, which the enqueue can answer in the same round trip
- * (receive_webhook_delivery records no_workspace when the count is 0). Quick events and pings
- * need the count first to choose inline work.
+ * (receive_webhook_delivery records no_workspace when the count is 0). Quick events need the count
+ * first to choose inline work; a ping needs none (always inline, no work).
  */
 export function queuedWhenTracked(event: SupportedEvent, policy: RoutingPolicy): boolean {
   return event !== 'ping' && !policy.quickEvents.includes(event);

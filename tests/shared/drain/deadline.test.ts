@@ -168,7 +168,7 @@ describe('the drain budget', () => {
     await insertJobs(t.query, { repo, count: 3, event: 'issues' });
     let handOvers = 0;
     const summary = await runDrain({ db: t.db, sender: stubSender(), settings: drainSettings({ maxJobs: 3 }), handOver: async () => void (handOvers += 1) });
-    expect(summary).toMatchObject({ claimed: 3, remaining: 0 });
+    expect(summary).toMatchObject({ claimed: 3, remaining: 0, handedOver: false });
     expect(handOvers).toBe(0);
   });
 });
