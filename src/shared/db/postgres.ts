@@ -8,6 +8,17 @@ export interface PostgresDatabase extends Database {
 }
 
 /**
+ * Named prepared statements unless the URL is a transaction-mode pooler (Supabase's Supavisor and
+ * PgBouncer listen on 6543), where consecutive statements may reach different server connections.
+ * Without them postgres.js sends every query with parameters twice over: Parse and Describe, wait
+ * for the answer, then Bind and Execute; prepared, a call is one Bind and Execute, parsed once per
+ * connection.
+ */
+export function preparesStatements(url: string): boolean {
+  return new URL(url).port !== '6543';
+}
+
+/**
  * Direct Postgres through postgres.js (Node, Deno with SUPABASE_DB_URL, the CLI). The connect
  * timeout is short on purpose: an unreachable database must become a 503 well inside GitHub's
  * 10 seconds, not hang for the driver's default 30. TLS follows the URL's sslmode (remote hosts
@@ -22,8 +33,7 @@ export function createPostgresDatabase(
     max: options.max ?? 4,
     connect_timeout: options.connectTimeoutSeconds ?? 3,
     idle_timeout: 20,
-    // Supavisor's transaction mode does not support prepared statements.
-    prepare: false,
+    prepare: preparesStatements(url),
     onnotice: () => {},
     // Every queue function is a short statement; one stuck on a lock must fail, not hang.
     connection: { statement_timeout: options.statementTimeoutMs ?? 10_000 },
