@@ -2,6 +2,7 @@ import { loadConfig, type Config, type EnvRecord } from '../shared/config.ts';
 import { ConfigError } from '../shared/errors.ts';
 import { answer } from '../shared/receive/respond.ts';
 import { receiveWebhook, type ReceiveMode } from '../shared/receive/receive.ts';
+import { sha256HexNode } from './hash.ts';
 import { createRuntime, type Runtime } from './runtime.ts';
 
 interface NetlifyContext {
@@ -47,6 +48,7 @@ export async function handleNetlifyRequest(request: Request, context: NetlifyCon
     sender: runtime.sender,
     ...(runtime.kickDrain ? { kickDrain: runtime.kickDrain } : {}),
     ...(context.waitUntil ? { waitUntil: (p: Promise<unknown>) => context.waitUntil?.(p) } : {}),
+    hashBody: sha256HexNode,
     log: logLine,
   });
 }

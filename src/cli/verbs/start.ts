@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { loadConfig, type Config, type EnvRecord } from '../../shared/config.ts';
 import { createDrainHandler } from '../../shared/drain/service.ts';
 import { ConfigError } from '../../shared/errors.ts';
+import { sha256HexNode } from '../../node/hash.ts';
 import { receiveWebhook } from '../../shared/receive/receive.ts';
 import { parsePositiveInt, parseVerbArgs, UsageError } from '../args.ts';
 import type { Verb, VerbContext } from '../context.ts';
@@ -117,6 +118,7 @@ Drains on every kick and every --drain-interval seconds (default 60). Stops on S
               sender,
               kickDrain: async () => void (await drainNow({})),
               waitUntil: work.track,
+              hashBody: sha256HexNode,
               log: logLine,
             }),
           drain,

@@ -32,9 +32,8 @@ export async function readBodyWithLimit(request: Request, limit: number): Promis
   return body;
 }
 
-/** Hex SHA-256 of a delivery's payload text (or its UTF-8 bytes): what identifies it whatever GUID it arrives with. */
-export async function sha256Hex(text: string | Uint8Array<ArrayBuffer>): Promise<string> {
-  const bytes = typeof text === 'string' ? new TextEncoder().encode(text) : text;
+/** Hex SHA-256 of a delivery's payload bytes (WebCrypto): what identifies it whatever GUID it arrives with. */
+export async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
   let hex = '';
   for (const byte of digest) hex += byte.toString(16).padStart(2, '0');

@@ -22,6 +22,12 @@ export interface ReceiveDeps {
    */
   kickDrain?: () => Promise<void>;
   waitUntil?: (promise: Promise<unknown>) => void;
+  /**
+   * Hex SHA-256 of the payload's bytes (the dedup key); WebCrypto's when absent. Node entries pass
+   * node:crypto's, which hashes in place: WebCrypto's digest is a job on the thread pool and cost
+   * more than the hashing itself.
+   */
+  hashBody?: (bytes: Uint8Array<ArrayBuffer>) => string | Promise<string>;
   now?: () => number;
   log?: (entry: Record<string, unknown>) => void;
   /** Overrides RECEIVE_BUDGET_MS (tests of a stalled database). */

@@ -15,6 +15,7 @@ import { inspectDelivery, receiveQueued, recordDelivery, recordIfDuplicate, type
 export type { ReceiveDeps, ReceiveMode } from './deps.ts';
 
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+const utf8Encoder = new TextEncoder();
 
 /**
  * GitHub gives up after 10 s. Everything after the body is read shares this budget: database
@@ -79,7 +80,8 @@ export async function receiveWebhook(request: Request, deps: ReceiveDeps): Promi
   if (!deps.db) return respond(503, { error: 'No database is configured (DATABASE_URL or VITE_SUPABASE_URL).' });
   const text = payloadText(request.headers.get('content-type'), rawBody);
   // A JSON body is its own payload text: hash the bytes received rather than encode it again.
-  const key: DeliveryKey = { deliveryId, bodySha256: text === null ? null : await sha256Hex(text === rawBody ? bytes : text) };
+  const payloadBytes = text === null ? null : text === rawBody ? bytes : utf8Encoder.encode(text);
+  const key: DeliveryKey = { deliveryId, bodySha256: payloadBytes === null ? null : await (deps.hashBody ?? sha256Hex)(payloadBytes) };
   const bodyRead = now();
   const budget = deps.receiveBudgetMs ?? RECEIVE_BUDGET_MS;
   const scoped = { ...deps, db: withDeadline(deps.db, () => bodyRead + budget - now()) };

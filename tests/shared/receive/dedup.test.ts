@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { sha256HexNode } from '../../../src/node/hash.ts';
 import { newDeliveryId, payloadFor, signedRequest, TEST_SECRET } from '../../helpers/deliveries.ts';
 import { freeDrainMarker, repoIn as repoInQuery } from '../../helpers/drain.ts';
 import { harness } from '../../helpers/receive-harness.ts';
@@ -107,6 +109,24 @@ describe('content-addressed dedup', () => {
     const form = await h.receive(await signedRequest({ event: 'pull_request', payload, form: true }));
     expect(json.status).toBe(202);
     expect(form.body).toMatchObject({ duplicate: true });
+    expect(await jobCount(repo.fullName)).toBe(1);
+  });
+
+  it("the key is the payload's SHA-256 whichever hasher the entry passes: WebCrypto's and node:crypto's agree", async () => {
+    const repo = await repoIn(12);
+    const web = harness(t.db);
+    const node = harness(t.db);
+    node.deps.hashBody = sha256HexNode;
+    const payload = payloadFor('pull_request', repo, (p) => p.action === 'opened');
+    const json = JSON.stringify(payload);
+    const first = await web.receive(await signedRequest({ event: 'pull_request', payload: null, body: json }));
+    expect(first.status).toBe(202);
+    const [row] = await t.query(`select encode(body_sha256, 'hex') as hex from webhook_deliveries where delivery_id = $1`, [first.body.delivery]);
+    expect(row?.hex).toBe(createHash('sha256').update(json).digest('hex'));
+    // The same payload through the Node hasher, as JSON and as a form: duplicates of the first.
+    const again = await node.receive(await signedRequest({ event: 'pull_request', payload: null, body: json }));
+    const form = await node.receive(await signedRequest({ event: 'pull_request', payload, form: true }));
+    expect([again.body.duplicate, form.body.duplicate]).toEqual([true, true]);
     expect(await jobCount(repo.fullName)).toBe(1);
   });
 
