@@ -75,7 +75,7 @@ export function parseDelivery(headers: Headers, rawBody: string): ParseResult {
   }
   const payload = body.value;
 
-  const unstorable = unstorableReason(payload);
+  const unstorable = unstorableReason(payload, body.text);
   if (unstorable !== null) return fail(`The payload cannot be stored: ${unstorable}.`);
   const problem = validate(event, payload);
   if (problem !== null) return fail(`${event} payload: ${problem}`);
@@ -104,11 +104,11 @@ export function payloadText(contentType: string | null, rawBody: string): string
 }
 
 /** Returns the parsed JSON, or a reason string. */
-function decodeBody(contentType: string | null, rawBody: string): { value: unknown } | string {
+function decodeBody(contentType: string | null, rawBody: string): { value: unknown; text: string } | string {
   const json = payloadText(contentType, rawBody);
   if (json === null) return 'The form-encoded body has no "payload" field.';
   try {
-    return { value: JSON.parse(json) };
+    return { value: JSON.parse(json), text: json };
   } catch {
     return isForm(contentType) ? 'The "payload" form field is not valid JSON.' : 'The request body is not valid JSON.';
   }
