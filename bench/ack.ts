@@ -13,6 +13,7 @@
  * stand-in that answers 202 at once and drains nothing (bench/kicks.ts runs a real drain).
  * Every body is unique, as GitHub's are.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Agent } from 'node:http';
@@ -26,7 +27,7 @@ import { receiveQueued } from '../src/shared/receive/store.ts';
 import { jobPriority } from '../src/shared/routing/policy.ts';
 import { seedRepository } from '../src/node/seed.ts';
 import { createBareTable } from './lib/bare-receiver.ts';
-import { startChild, type Child } from './lib/child.ts';
+import { productionNode, startChild, type Child } from './lib/child.ts';
 import { createBenchDatabase } from './lib/db.ts';
 import {
   BENCH_SECRET,
@@ -180,6 +181,8 @@ export interface AckResult {
   breakdown: { verify: number; parse: number; receiveRoundTrip: number };
   /** Drain kicks the stand-in received (one per burst: the marker coalesces them). */
   kicks: number;
+  /** The Node both receivers ran on (Netlify's, Node 22, when installed). */
+  receiverNode: string;
   /** Rows at the end vs deliveries answered 200/202 by each receiver. */
   recorded: { deliveries: number; answered: number; queuedJobs: number; bareRows: number; bareAnswered: number };
 }
@@ -326,9 +329,11 @@ export async function run(partial: Partial<AckOptions> = {}): Promise<AckResult>
       PROCESS_WEBHOOK_SECRET: 'bench-drain-secret',
     };
     const bareEnv = { DATABASE_URL: db.url, GITHUB_WEBHOOK_SECRET: BENCH_SECRET, BENCH_BARE_RECEIVER: '1' };
-    const receiver = await startChild(RECEIVER_SERVER, receiverEnv);
+    // Both receivers on the Node that Netlify runs the functions on (Node 22, netlify.toml).
+    const node = { execPath: productionNode() };
+    const receiver = await startChild(RECEIVER_SERVER, receiverEnv, node);
     children.push(receiver);
-    const bare = await startChild(BARE_RECEIVER, bareEnv);
+    const bare = await startChild(BARE_RECEIVER, bareEnv, node);
     children.push(bare);
     const hybridUrl = `${receiver.url}${HYBRID_PATH}`;
     const syncUrl = `${receiver.url}${SYNC_PATH}`;
@@ -460,7 +465,7 @@ export async function run(partial: Partial<AckOptions> = {}): Promise<AckResult>
         for (const name of ['bare', 'hybrid'] as const) {
           const deliveries = pullRequests(options.coldStart.deliveries, options.loadWorkspaces);
           const t = performance.now();
-          const fresh = await startChild(name === 'bare' ? BARE_RECEIVER : RECEIVER_SERVER, name === 'bare' ? bareEnv : receiverEnv);
+          const fresh = await startChild(name === 'bare' ? BARE_RECEIVER : RECEIVER_SERVER, name === 'bare' ? bareEnv : receiverEnv, node);
           const readyMs = performance.now() - t;
           const coldAgent = keepAliveAgent(1);
           try {
@@ -532,6 +537,7 @@ export async function run(partial: Partial<AckOptions> = {}): Promise<AckResult>
       goals,
       breakdown: steps,
       kicks,
+      receiverNode: execFileSync(node.execPath, ['--version'], { encoding: 'utf8' }).trim(),
       recorded: {
         deliveries: Number(counts?.deliveries),
         answered,

@@ -18,7 +18,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
-import { createPostgresDatabase, type PostgresDatabase } from '../src/shared/db/postgres.ts';
+import { createPostgresDatabase, preparesStatements, type PostgresDatabase } from '../src/shared/db/postgres.ts';
 import { forEachBounded } from '../src/shared/handlers/execute.ts';
 import { claimJobs, settleJobs, type JobReport } from '../src/shared/drain/jobs.ts';
 import { loadConfig } from '../src/shared/config.ts';
@@ -326,7 +326,9 @@ function ourHarness(url: string, options: QueueOptions, perJob: boolean, real = 
 }
 
 function bareHarness(url: string, options: QueueOptions): Harness {
-  const shared = postgres(url, { max: options.enqueueConcurrency, prepare: false, onnotice: () => {} });
+  // The driver as ours uses it: prepared statements where production prepares them.
+  const prepare = preparesStatements(url);
+  const shared = postgres(url, { max: options.enqueueConcurrency, prepare, onnotice: () => {} });
   return {
     async enqueue(count) {
       await pool(Array.from({ length: count }, (_, i) => i), options.enqueueConcurrency, async (i) => {
@@ -335,7 +337,7 @@ function bareHarness(url: string, options: QueueOptions): Harness {
     },
     async process(workers) {
       const latencies: number[] = [];
-      const sqls = Array.from({ length: workers }, () => postgres(url, { max: 1, prepare: false, onnotice: () => {} }));
+      const sqls = Array.from({ length: workers }, () => postgres(url, { max: 1, prepare, onnotice: () => {} }));
       await Promise.all(sqls.map((sql) => sql`select 1`));
       const started = performance.now();
       try {

@@ -22,10 +22,10 @@ import { run as runPlans, type PlansResult } from './plans.ts';
 import type { QueueResult } from './queue.ts';
 import { GOAL_MS as STATUS_GOAL_MS, run as runStatus, type StatusResult } from './status.ts';
 import { run as runVerify, type VerifyResult } from './verify.ts';
+import { NODE22 } from './lib/child.ts';
 import { serverUrl, serverVersion } from './lib/db.ts';
 
 export const RESULTS_DIR = join(PROJECT_ROOT, 'bench/results');
-export const NODE22 = join(PROJECT_ROOT, 'node_modules/node/bin/node');
 const NAMES = ['ack', 'fanout', 'verify', 'queue', 'freshness', 'kicks', 'growth', 'plans', 'status'] as const;
 type Name = (typeof NAMES)[number];
 
@@ -122,7 +122,7 @@ export function formatSummary(results: {
   const { ack, fanout, verify, queue, status } = results;
   if (ack) {
     lines.push(
-      `### Ack latency (ms; ${ack.options.samples} deliveries per receiver and size, pull_request opened, ${ack.payloadBytes} B; Inngest stand-in ${ack.options.standinDelayMs} ms)`,
+      `### Ack latency (ms; ${ack.options.samples} deliveries per receiver and size, pull_request opened, ${ack.payloadBytes} B; Inngest stand-in ${ack.options.standinDelayMs} ms; receivers on Node ${ack.receiverNode})`,
       '',
       '| workspaces | hybrid p50 | p95 | p99 | sync p50 | p95 | p99 | sync ÷ hybrid p50 | p95 | p99 | errors |',
       '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

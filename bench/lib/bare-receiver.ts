@@ -2,12 +2,14 @@
  * The baseline the hybrid receiver is measured against: the least a receiver that stores
  * deliveries can do. Node http, HMAC-SHA256 verification of the raw body (node:crypto,
  * timingSafeEqual), JSON.parse, and one INSERT of the body as jsonb, then 202. Same driver and
- * pool as production (postgres.js, 4 connections, no prepared statements). No dedup, no routing,
- * no job, no kick. Started by startChild(); DATABASE_URL and GITHUB_WEBHOOK_SECRET from the env.
+ * pool as production (postgres.js, 4 connections, prepared statements where production prepares
+ * them). No dedup, no routing, no job, no kick. Started by startChild(); DATABASE_URL and
+ * GITHUB_WEBHOOK_SECRET from the env.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import postgres from 'postgres';
+import { preparesStatements } from '../../src/shared/db/postgres.ts';
 import type { QueryFn } from '../../src/shared/db/sql.ts';
 import { announceReady } from './child.ts';
 
@@ -26,7 +28,8 @@ export async function createBareTable(query: QueryFn): Promise<void> {
 
 if (process.send && process.env.BENCH_BARE_RECEIVER === '1') {
   const secret = process.env.GITHUB_WEBHOOK_SECRET ?? '';
-  const sql = postgres(process.env.DATABASE_URL ?? '', { max: 4, prepare: false, onnotice: () => {} });
+  const url = process.env.DATABASE_URL ?? '';
+  const sql = postgres(url, { max: 4, prepare: preparesStatements(url), onnotice: () => {} });
   const reply = (res: import('node:http').ServerResponse, status: number, body: string) => {
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(body);

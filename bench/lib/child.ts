@@ -1,4 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/node/migrations.ts';
 
 export interface Child {
@@ -11,16 +13,29 @@ export interface Child {
 /** Environment variables the child inherits; the router's configuration is passed explicitly. */
 const PASSED = ['PATH', 'HOME', 'TMPDIR', 'TEMP', 'TMP', 'LANG', 'TZ'];
 
+/** The pinned Node 22 (the "node" devDependency): what Netlify runs the functions on (netlify.toml). */
+export const NODE22 = join(PROJECT_ROOT, 'node_modules/node/bin/node');
+
+/** Node 22 when installed, else this process's Node. */
+export function productionNode(): string {
+  return existsSync(NODE22) ? NODE22 : process.execPath;
+}
+
 /**
  * Starts `file` (a TypeScript entry under bench/) as its own Node process through tsx, so its CPU
  * and event loop are separate from the caller's. The child reports `{ ready: true, port }` over IPC.
  */
-export async function startChild(file: string, env: Record<string, string>, timeoutMs = 30_000): Promise<Child> {
+export async function startChild(
+  file: string,
+  env: Record<string, string>,
+  options: { timeoutMs?: number; execPath?: string } = {},
+): Promise<Child> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
   const base: Record<string, string> = {};
   for (const name of PASSED) if (process.env[name] !== undefined) base[name] = process.env[name] as string;
   const child = fork(file, [], {
     cwd: PROJECT_ROOT,
-    execPath: process.execPath,
+    execPath: options.execPath ?? process.execPath,
     execArgv: ['--import', 'tsx'],
     env: { ...base, ...env },
     // stdout carries the router's JSON log lines: discarded, as a log drain would take them.

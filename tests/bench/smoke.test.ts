@@ -16,7 +16,7 @@ import { run as runGrowth } from '../../bench/growth.ts';
 import { run as runKicks } from '../../bench/kicks.ts';
 import { run as runPlans } from '../../bench/plans.ts';
 import { run as runQueue, type QueueResult, type QueueRun } from '../../bench/queue.ts';
-import { NODE22 } from '../../bench/run.ts';
+import { NODE22 } from '../../bench/lib/child.ts';
 import { run as runStatus } from '../../bench/status.ts';
 import { run as runVerify } from '../../bench/verify.ts';
 import { PROJECT_ROOT } from '../../src/node/migrations.ts';
