@@ -72,6 +72,7 @@ describe.skipIf(!onPostgres)('benchmarks at tiny sizes', () => {
       sizes: [3],
       samples: 5,
       warmup: 1,
+      loadWarmup: { deliveries: 10, rate: 50 },
       standinDelayMs: 20,
       loadWorkspaces: 12,
       steady: { rate: 20, seconds: 1 },

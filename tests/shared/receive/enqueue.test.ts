@@ -72,6 +72,52 @@ describe('lean jobs', () => {
   });
 });
 
+describe('a queued delivery is written once', () => {
+  // Counts the versions each delivery row gets after its insert.
+  beforeAll(async () => {
+    await t.query(
+      `create table delivery_updates (delivery_id text, changed text[]);
+       create function count_delivery_update() returns trigger language plpgsql as $f$
+       begin
+         insert into delivery_updates values (new.delivery_id,
+           array(select n.key from jsonb_each(to_jsonb(new)) n join jsonb_each(to_jsonb(old)) o using (key)
+                 where n.value is distinct from o.value order by n.key));
+         return new;
+       end $f$;
+       create trigger count_delivery_update before update on webhook_deliveries
+         for each row execute function count_delivery_update()`,
+      [],
+    );
+  });
+  afterAll(async () => {
+    await t.query('drop trigger count_delivery_update on webhook_deliveries; drop function count_delivery_update(); drop table delivery_updates', []);
+  });
+  const updatesOf = async (deliveryId: string) =>
+    (await t.query('select changed from delivery_updates where delivery_id = $1', [deliveryId])).map((r) => r.changed);
+
+  it('a pull request and an issue are inserted already linked to their job: no second version of the row', async () => {
+    const repo = await repoIn(12);
+    const h = harness(t.db);
+    for (const event of ['pull_request', 'issues'] as const) {
+      const { status, body } = await h.receive(await signedRequest({ event, payload: payloadFor(event, repo) }));
+      expect(status).toBe(202);
+      const [row] = await t.query('select job_id from webhook_deliveries where delivery_id = $1', [body.delivery]);
+      expect(row?.job_id).toBe(body.jobId);
+      expect(await updatesOf(body.delivery)).toEqual([]);
+    }
+  });
+
+  it('a push, which may join a waiting job, is linked once it knows which', async () => {
+    const repo = await repoIn(12);
+    const h = harness(t.db, { env: { PUSH_DEBOUNCE_SECONDS: '5' } });
+    const first = await h.receive(await signedRequest({ event: 'push', payload: payloadFor('push', repo) }));
+    const second = await h.receive(await signedRequest({ event: 'push', payload: payloadFor('push', repo) }));
+    expect([first.body.coalesced, second.body.coalesced]).toEqual([false, true]);
+    expect(await updatesOf(first.body.delivery)).toEqual([['job_id']]);
+    expect(await updatesOf(second.body.delivery)).toEqual([['job_id', 'route']]);
+  });
+});
+
 describe('push coalescing per repository and ref', () => {
   const push = (repo: { fullName: string; githubId: number }, ref: string, before: string, after: string, pushedAt: number, commits = 1) => {
     const payload = payloadFor('push', repo, (p) => p.commits.length > 0);
