@@ -18,6 +18,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
+import { sha256HexNode } from '../src/node/hash.ts';
 import { createPostgresDatabase, preparesStatements, type PostgresDatabase } from '../src/shared/db/postgres.ts';
 import { forEachBounded } from '../src/shared/handlers/execute.ts';
 import { claimJobs, settleJobs, type JobReport } from '../src/shared/drain/jobs.ts';
@@ -241,7 +242,7 @@ async function enqueueReal(db: Database, count: number, concurrency: number): Pr
   const deliveries = Array.from({ length: count }, () => prepareDelivery('pull_request', pullRequestOpened(REAL_REPO)));
   await pool(deliveries, concurrency, async (d) => {
     const request = new Request(`http://127.0.0.1${HYBRID_PATH}`, { method: 'POST', headers: d.headers, body: d.body });
-    const response = await receiveWebhook(request, { config: RECEIVE_CONFIG, mode: 'hybrid', db, sender: noSender });
+    const response = await receiveWebhook(request, { config: RECEIVE_CONFIG, mode: 'hybrid', db, sender: noSender, hashBody: sha256HexNode });
     if (response.status !== 202) throw new Error(`receiveWebhook answered ${response.status}: ${await response.text()}`);
   });
 }
@@ -332,7 +333,7 @@ function bareHarness(url: string, options: QueueOptions): Harness {
   return {
     async enqueue(count) {
       await pool(Array.from({ length: count }, (_, i) => i), options.enqueueConcurrency, async (i) => {
-        await shared.unsafe('insert into public.bench_bare (payload) values ($1::jsonb)', [JSON.stringify({ n: i })]);
+        await shared.unsafe('insert into public.bench_bare (payload) values ($1::jsonb)', [JSON.stringify({ n: i })], { prepare });
       });
     },
     async process(workers) {
@@ -351,12 +352,15 @@ function bareHarness(url: string, options: QueueOptions): Harness {
                                  order by c.priority, c.run_at limit $2 for update skip locked)
                   returning b.id, b.payload`,
                 [`bare-${w}`, options.batchSize],
+                { prepare },
               );
               latencies.push(performance.now() - t);
               if (rows.length === 0) return;
-              await sql.unsafe(`update public.bench_bare set status = 'completed', completed_at = now(), locked_by = null where id = any($1::bigint[])`, [
-                rows.map((r) => r.id as string),
-              ]);
+              await sql.unsafe(
+                `update public.bench_bare set status = 'completed', completed_at = now(), locked_by = null where id = any($1::bigint[])`,
+                [rows.map((r) => r.id as string)],
+                { prepare },
+              );
             }
           }),
         );

@@ -29,7 +29,8 @@ export async function createBareTable(query: QueryFn): Promise<void> {
 if (process.send && process.env.BENCH_BARE_RECEIVER === '1') {
   const secret = process.env.GITHUB_WEBHOOK_SECRET ?? '';
   const url = process.env.DATABASE_URL ?? '';
-  const sql = postgres(url, { max: 4, prepare: preparesStatements(url), onnotice: () => {} });
+  const prepare = preparesStatements(url);
+  const sql = postgres(url, { max: 4, prepare, onnotice: () => {} });
   const reply = (res: import('node:http').ServerResponse, status: number, body: string) => {
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(body);
@@ -53,7 +54,7 @@ if (process.send && process.env.BENCH_BARE_RECEIVER === '1') {
           String(req.headers['x-github-delivery'] ?? ''),
           String(req.headers['x-github-event'] ?? ''),
           text,
-        ]);
+        ], { prepare });
         reply(res, 202, '{"ok":true}');
       } catch (error) {
         reply(res, 503, JSON.stringify({ ok: false, error: String(error) }));

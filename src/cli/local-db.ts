@@ -6,6 +6,7 @@ import type { Config, EnvRecord } from '../shared/config.ts';
 import { ConfigError } from '../shared/errors.ts';
 import type { Database } from '../shared/db/port.ts';
 import { createSqlDatabase, type QueryFn } from '../shared/db/sql.ts';
+import { preparesStatements } from '../shared/db/postgres.ts';
 import { redactUrl } from '../shared/db/redact.ts';
 import { postgresSsl, type PostgresSsl } from '../shared/db/tls.ts';
 import { migratePglite, migratePostgres, PROJECT_ROOT } from '../node/migrations.ts';
@@ -46,17 +47,18 @@ export async function openLocalDatabase(config: Config, dir = dataDir(process.en
     } catch (error) {
       throw new ConfigError('DATABASE_URL', (error as Error).message);
     }
+    const prepare = preparesStatements(url);
     const sql = postgres(url, {
       ssl,
       max: 8,
       connect_timeout: 5,
       onnotice: () => {},
-      prepare: false,
+      prepare,
       // As in the deployed adapter (src/shared/db/postgres.ts): short statements, quick reconnects.
       connection: { statement_timeout: 10_000 },
       backoff: (attempts: number) => Math.min(0.1 * attempts, 1),
     });
-    const query: QueryFn = async (text, params) => [...(await sql.unsafe(text, params as never[]))];
+    const query: QueryFn = async (text, params) => [...(await sql.unsafe(text, params as never[], { prepare }))];
     return {
       kind: 'postgres',
       description: `PostgreSQL ${redactUrl(url)}`,
