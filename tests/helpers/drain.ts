@@ -161,7 +161,7 @@ export function ms(value: unknown): number {
   return new Date(value as string | Date).getTime();
 }
 
-// The drain reports outcomes through settle_webhook_jobs; these are its one-job shapes for tests.
+// The drain reports outcomes through settle_webhook_round (settleJobs); these are its one-job shapes for tests.
 const testSettle: SettleSettings = drainSettings();
 
 export async function settleOne(

@@ -164,6 +164,8 @@ describe('row level security and grants', () => {
     'get_job_statistics_summary(timestamptz)',
     'claim_webhook_jobs(text, integer, integer, uuid, text, integer)',
     'settle_webhook_jobs(text, jsonb, double precision, double precision, text, integer, integer)',
+    'settle_webhook_round(text, jsonb, double precision, double precision, text, integer, integer, boolean)',
+    'webhook_uuid_v7()',
     'complete_webhook_job(uuid, text, jsonb)',
     'complete_webhook_jobs(text, jsonb)',
     'fail_webhook_job(uuid, text, text, boolean, jsonb, double precision, double precision)',

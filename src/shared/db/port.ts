@@ -14,6 +14,7 @@ export type SqlFunction =
   | 'free_drain_kick'
   | 'claim_webhook_jobs'
   | 'settle_webhook_jobs'
+  | 'settle_webhook_round'
   | 'complete_webhook_job'
   | 'complete_webhook_jobs'
   | 'replay_webhook_jobs'

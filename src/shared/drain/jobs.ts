@@ -33,7 +33,7 @@ export async function claimJobs(
 }
 
 /**
- * What happened to a job, as the drain reports it to settle_webhook_jobs, which alone decides the
+ * What happened to a job, as the drain reports it to settle_webhook_round, which alone decides the
  * job's fate (see that function's comment).
  */
 export type JobReport =
@@ -44,6 +44,7 @@ export type JobReport =
 
 export type SettledOutcome = 'completed' | 'retried' | 'failed' | 'deferred' | 'lost';
 
+/** A completed job's run_at and retry_count are not read back (null). */
 export interface Settled {
   id: string;
   outcome: SettledOutcome;
@@ -67,7 +68,8 @@ export async function settleJobs(
   settings: SettleSettings,
 ): Promise<Map<string, Settled>> {
   if (reports.size === 0) return new Map();
-  const rows = await db.call<Settled>('settle_webhook_jobs', {
+  // Only the jobs that did not complete come back: a round that went well returns nothing to parse.
+  const rows = await db.call<Settled>('settle_webhook_round', {
     p_worker: worker,
     p_outcomes: Object.fromEntries(reports),
     p_base_delay_seconds: settings.retryBaseDelaySeconds,
@@ -75,7 +77,10 @@ export async function settleJobs(
     p_failure_threshold: settings.circuitFailureThreshold,
     p_cooldown_seconds: settings.circuitCooldownSeconds,
   });
-  return new Map(rows.map((row) => [row.id, row]));
+  const settled = new Map<string, Settled>();
+  for (const id of reports.keys()) settled.set(id, { id, outcome: 'completed', status: 'completed', run_at: null, retry_count: null });
+  for (const row of rows) settled.set(row.id, row);
+  return settled;
 }
 
 export interface Pending {

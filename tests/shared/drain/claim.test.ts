@@ -1,7 +1,8 @@
+import postgres from 'postgres';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPostgresDatabase } from '../../../src/shared/db/postgres.ts';
 import { drain } from '../../../src/shared/drain/drain.ts';
-import { claimJobs } from '../../../src/shared/drain/jobs.ts';
+import { claimJobs, settleJobs, type JobReport } from '../../../src/shared/drain/jobs.ts';
 import {
   completeJob,
   completeJobs,
@@ -186,7 +187,7 @@ describe('leases', () => {
     // The sender is not called for issues; take the lease away while the job is running instead.
     const db = {
       async call<Row>(fn: Parameters<typeof t.db.call>[0], args: Parameters<typeof t.db.call>[1]): Promise<Row[]> {
-        if (fn === 'settle_webhook_jobs') {
+        if (fn === 'settle_webhook_round') {
           await t.query(`update public.background_jobs set locked_by = 'thief' where id = $1`, [id]);
         }
         return t.db.call<Row>(fn, args);
@@ -215,7 +216,7 @@ describe('findings of the hardening review', () => {
     await t.query(`update public.background_jobs set payload = payload - 'data' where id = $1`, [id]);
     const db = {
       async call<Row>(fn: Parameters<typeof t.db.call>[0], args: Parameters<typeof t.db.call>[1]): Promise<Row[]> {
-        if (fn === 'settle_webhook_jobs') await t.query(`update public.background_jobs set locked_by = 'thief' where id = $1`, [id]);
+        if (fn === 'settle_webhook_round') await t.query(`update public.background_jobs set locked_by = 'thief' where id = $1`, [id]);
         return t.db.call<Row>(fn, args);
       },
     };
@@ -305,7 +306,7 @@ describe('completing a round', () => {
     const summary = await runDrain({ db: spy, sender: stubSender(), settings: drainSettings({ batchSize: 3, concurrency: 2 }) });
     expect(summary).toMatchObject({ claimed: 7, completed: 7, lost: 0 });
     expect(spy.callsTo('complete_webhook_job')).toEqual([]);
-    const rounds = spy.callsTo('settle_webhook_jobs');
+    const rounds = spy.callsTo('settle_webhook_round');
     expect(rounds.map((c) => Object.keys(c.args.p_outcomes as object).length)).toEqual([3, 3, 1]);
     // Each round is completed under the lease owner that claimed it.
     const owners = spy.callsTo('claim_webhook_jobs').map((c) => c.args.p_worker);
@@ -318,7 +319,7 @@ describe('completing a round', () => {
     let refused = 0;
     const db = {
       async call<Row>(fn: Parameters<typeof t.db.call>[0], args: Parameters<typeof t.db.call>[1]): Promise<Row[]> {
-        if (fn === 'settle_webhook_jobs' && refused === 0) {
+        if (fn === 'settle_webhook_round' && refused === 0) {
           refused += 1;
           throw new Error('connection reset');
         }
@@ -345,7 +346,7 @@ describe('completing a round', () => {
       ]),
     );
     expect(sink.jobs()).toHaveLength(2);
-    const settles = spy.callsTo('settle_webhook_jobs').map((c) => c.args.p_outcomes as Record<string, { kind: string }>);
+    const settles = spy.callsTo('settle_webhook_round').map((c) => c.args.p_outcomes as Record<string, { kind: string }>);
     expect(settles).toHaveLength(1);
     expect(Object.fromEntries(Object.entries(settles[0]!).map(([id, o]) => [id, o.kind]))).toEqual({ [good!]: 'succeeded', [bad!]: 'failed' });
     expect(await jobRow(t.query, bad!)).toMatchObject({ status: 'failed' });
@@ -382,7 +383,7 @@ describe('completing a round', () => {
     const sink = logSink();
     const db = {
       async call<Row>(fn: Parameters<typeof t.db.call>[0], args: Parameters<typeof t.db.call>[1]): Promise<Row[]> {
-        if (fn === 'settle_webhook_jobs') throw new Error('connection reset');
+        if (fn === 'settle_webhook_round') throw new Error('connection reset');
         return t.db.call<Row>(fn, args);
       },
     };
@@ -397,5 +398,98 @@ describe('completing a round', () => {
     await t.query(`update public.background_jobs set locked_until = now() - interval '1 second'`, []);
     expect(await runDrain({ db: t.db, sender: stubSender() })).toMatchObject({ claimed: 2, completed: 2 });
     for (const id of ids) expect(await jobRow(t.query, id)).toMatchObject({ status: 'completed', retry_count: 1 });
+  });
+});
+
+describe("a round's cost", () => {
+  const succeeded = (n: number): JobReport => ({ kind: 'succeeded', result: { n }, sent: 0 });
+
+  it('the drain reads back only the jobs that did not complete; settle_webhook_jobs still answers for each', async () => {
+    const [done, retried, taken] = await insertJobs(t.query, { repo, count: 3 });
+    const worker = newWorker();
+    for (const id of [done, retried, taken]) await claimJobs(t.db, { worker, limit: 1, jobId: id!, ...lease });
+    await t.query(`update public.background_jobs set locked_by = 'thief' where id = $1`, [taken]);
+    const outcomes = {
+      [done!]: succeeded(1),
+      [retried!]: { kind: 'failed', error: 'boom', retryable: true },
+      [taken!]: succeeded(3),
+    };
+    const rows = await t.query('select id, outcome from public.settle_webhook_round($1, $2::jsonb)', [worker, outcomes]);
+    expect(new Map(rows.map((r) => [r.id, r.outcome]))).toEqual(new Map([[retried, 'retried'], [taken, 'lost']]));
+    expect(await jobRow(t.query, done!)).toMatchObject({ status: 'completed', result: { n: 1 } });
+
+    // What drain.ts sees through settleJobs: every job, the completed ones filled in.
+    const [a, b] = await insertJobs(t.query, { repo, count: 2 });
+    await claimJobs(t.db, { worker, limit: 2, ...lease });
+    const reports = new Map<string, JobReport>([
+      [a!, succeeded(1)],
+      [b!, { kind: 'failed', error: 'no', retryable: false }],
+    ]);
+    const settled = await settleJobs(t.db, worker, reports, drainSettings());
+    expect([...settled.values()].map((s) => [s.id, s.outcome, s.status])).toEqual([
+      [a, 'completed', 'completed'],
+      [b, 'failed', 'failed'],
+    ]);
+
+    // Operators' function: a row for every listed job, completed ones included.
+    const [c] = await insertJobs(t.query, { repo, count: 1 });
+    await claimJobs(t.db, { worker, limit: 1, ...lease });
+    const all = await t.query('select id, outcome, status from public.settle_webhook_jobs($1, $2::jsonb)', [
+      worker,
+      { [c!]: succeeded(4), [a!]: succeeded(5) },
+    ]);
+    expect(new Map(all.map((r) => [r.id, [r.outcome, r.status]]))).toEqual(
+      new Map([[c, ['completed', 'completed']], [a, ['lost', null]]]),
+    );
+  });
+
+  reportSkip("the claim's cached plan", 'needs auto_explain, a PostgreSQL module');
+  it.skipIf(!onPostgres)("the claim's plan is cached, not made per call, and finds the claimed rows by primary key", async () => {
+    const [config] = await t.query(
+      `select proconfig from pg_proc where oid = 'public.claim_webhook_jobs(text, integer, integer, uuid, text, integer)'::regprocedure`,
+      [],
+    );
+    expect(config?.proconfig).toEqual(expect.arrayContaining(['plan_cache_mode=force_generic_plan', 'jit=off']));
+
+    // The generic plan costs `limit p_limit` at a tenth of the table: joined by a hash to a scan
+    // of every row, as the claim once was, 10,000 rows make that plan read all of them.
+    await insertJobs(t.query, { repo, count: 10_000 });
+    await t.query('analyze public.background_jobs', []);
+    const plans: string[] = [];
+    const session = postgres(t.url as string, { max: 1, onnotice: (n) => plans.push(String(n.message)) });
+    try {
+      await session.unsafe(`load 'auto_explain'`);
+      await session.unsafe(
+        `set auto_explain.log_min_duration = 0; set auto_explain.log_nested_statements = on;
+         set auto_explain.log_level = notice; set client_min_messages = notice`,
+      );
+      for (let i = 0; i < 3; i += 1) {
+        const claimed = await session.unsafe('select id from public.claim_webhook_jobs($1, 50, 60)', [newWorker()]);
+        expect(claimed).toHaveLength(50);
+      }
+    } finally {
+      await session.end({ timeout: 5 });
+    }
+    const claims = plans.filter((p) => p.includes('set status = \'processing\'') && !p.includes('expired as'));
+    expect(claims).toHaveLength(3);
+    for (const plan of claims) {
+      expect(plan).toContain('Index Scan using background_jobs_pkey on background_jobs j');
+      expect(plan).not.toMatch(/Seq Scan on background_jobs|Hash Join/);
+    }
+  });
+
+  it('job ids are time-ordered uuids (version 7): a round of jobs created together sits together in the primary key', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      ids.push(...(await insertJobs(t.query, { repo, count: 1 })));
+      await new Promise((resolve) => setTimeout(resolve, 3));
+    }
+    expect([...ids].sort()).toEqual(ids);
+    const [row] = await t.query(
+      `select (extract(epoch from now()) * 1000)::bigint - ('x' || substr(replace($1::text, '-', ''), 1, 12))::bit(48)::bigint as age_ms`,
+      [ids[0]],
+    );
+    expect(Math.abs(Number(row?.age_ms))).toBeLessThan(60_000);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 });

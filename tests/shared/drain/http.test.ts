@@ -173,7 +173,7 @@ describe('handleDrainRequest', () => {
       const gate = new Promise<void>((resolve) => (release = resolve));
       const db: Database = {
         async call(fn, args) {
-          if (fn === 'settle_webhook_jobs') await gate;
+          if (fn === 'settle_webhook_round') await gate;
           return t.db.call(fn, args);
         },
       };
