@@ -21,7 +21,7 @@ import postgres from 'postgres';
 import { sha256HexNode } from '../src/node/hash.ts';
 import { createPostgresDatabase, preparesStatements, type PostgresDatabase } from '../src/shared/db/postgres.ts';
 import { forEachBounded } from '../src/shared/handlers/execute.ts';
-import { claimJobs, settleJobs, type JobReport } from '../src/shared/drain/jobs.ts';
+import { claimJobs, settleAndClaim, settleJobs, type ClaimedJob, type JobReport, type RoundReports } from '../src/shared/drain/jobs.ts';
 import { loadConfig } from '../src/shared/config.ts';
 import type { Database } from '../src/shared/db/port.ts';
 import type { EventSender } from '../src/shared/inngest/sender.ts';
@@ -288,10 +288,23 @@ function ourHarness(url: string, options: QueueOptions, perJob: boolean, real = 
       try {
         await Promise.all(
           dbs.map(async (db, w) => {
-            const worker = `bench-${w}-${randomUUID()}`;
-            for (;;) {
+            const drainId = `bench-${w}-${randomUUID()}`;
+            // What the drain does: a lease owner per round, and each round settled in the call that
+            // claims the next (one statement settles every job in it).
+            let previous: RoundReports | null = null;
+            for (let round = 1; ; round += 1) {
+              const worker = `${drainId}#${round}`;
               const t = performance.now();
-              const jobs = await claimJobs(db, { worker, limit: options.batchSize, leaseSeconds: 180 });
+              let jobs: ClaimedJob[];
+              if (perJob) jobs = await claimJobs(db, { worker, limit: options.batchSize, leaseSeconds: 180 });
+              else {
+                const answer = await settleAndClaim(db, SETTLE, { worker, limit: options.batchSize, leaseSeconds: 180 }, previous);
+                if (previous) {
+                  const completed = [...(answer.settled?.values() ?? [])].filter((o) => o === 'completed').length;
+                  if (completed !== previous.reports.size) throw new Error(`round settle completed ${completed} of ${previous.reports.size} leases`);
+                }
+                jobs = answer.jobs;
+              }
               latencies.push(performance.now() - t);
               if (jobs.length === 0) return;
               if (perJob) {
@@ -302,10 +315,7 @@ function ourHarness(url: string, options: QueueOptions, perJob: boolean, real = 
                 const failed = outcomes.find((o) => o.status === 'rejected');
                 if (failed && failed.status === 'rejected') throw failed.reason;
               } else {
-                // What the drain does with a round: one statement settles every job in it.
-                const settled = await settleJobs(db, worker, new Map(jobs.map((j) => [j.id, succeeded])), SETTLE);
-                const completed = [...settled.values()].filter((s) => s.outcome === 'completed').length;
-                if (completed !== jobs.length) throw new Error(`round settle completed ${completed} of ${jobs.length} leases`);
+                previous = { owner: worker, reports: new Map(jobs.map((j) => [j.id, succeeded])) };
               }
             }
           }),

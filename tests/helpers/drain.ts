@@ -30,12 +30,55 @@ export function logSink(): { log: (entry: Record<string, unknown>) => void; entr
 
 export type CallRecord = { fn: SqlFunction; args: SqlArgs; rows: unknown[] };
 
+/**
+ * Whether a call settles a round: on its own (settle_webhook_round), or together with the next
+ * claim (webhook_drain_round with outcomes).
+ */
+export function settlesRound(fn: SqlFunction, args: SqlArgs): boolean {
+  return fn === 'settle_webhook_round' || (fn === 'webhook_drain_round' && args.p_outcomes !== undefined);
+}
+
+export interface ClaimCall {
+  owner: string;
+  limit: number;
+  /** The jobs it claimed (a combined call's row of unfinished outcomes is not one). */
+  jobs: { id: string }[];
+}
+export interface SettleCall {
+  owner: string;
+  outcomes: Record<string, JobReport>;
+}
+
+export type SpyDatabase = Database & {
+  calls: CallRecord[];
+  callsTo(fn: SqlFunction): CallRecord[];
+  /** Every claim, alone (claim_webhook_jobs) or after a settle (webhook_drain_round). */
+  claims(): ClaimCall[];
+  /** Every round settled, alone or with the next claim. */
+  settles(): SettleCall[];
+};
+
 /** Passes every call through and records it, so a test can see what the drain asked for. */
-export function spyDatabase(db: Database): Database & { calls: CallRecord[]; callsTo(fn: SqlFunction): CallRecord[] } {
+export function spyDatabase(db: Database): SpyDatabase {
   const calls: CallRecord[] = [];
   return {
     calls,
     callsTo: (fn) => calls.filter((c) => c.fn === fn),
+    claims: () =>
+      calls
+        .filter((c) => c.fn === 'claim_webhook_jobs' || c.fn === 'webhook_drain_round')
+        .map((c) => ({
+          owner: String(c.args.p_worker),
+          limit: Number(c.args.p_limit),
+          jobs: (c.rows as { id: string | null }[]).filter((r): r is { id: string } => r.id !== null),
+        })),
+    settles: () =>
+      calls
+        .filter((c) => settlesRound(c.fn, c.args))
+        .map((c) => ({
+          owner: String(c.fn === 'webhook_drain_round' ? c.args.p_settle_worker : c.args.p_worker),
+          outcomes: c.args.p_outcomes as Record<string, JobReport>,
+        })),
     async call<Row>(fn: SqlFunction, args: SqlArgs): Promise<Row[]> {
       const rows = await db.call<Row>(fn, args);
       calls.push({ fn, args, rows });

@@ -165,6 +165,7 @@ describe('row level security and grants', () => {
     'claim_webhook_jobs(text, integer, integer, uuid, text, integer)',
     'settle_webhook_jobs(text, jsonb, double precision, double precision, text, integer, integer)',
     'settle_webhook_round(text, jsonb, double precision, double precision, text, integer, integer, boolean)',
+    'webhook_drain_round(text, integer, integer, uuid, text, integer, text, jsonb, double precision, double precision, integer, integer)',
     'webhook_uuid_v7()',
     'complete_webhook_job(uuid, text, jsonb)',
     'complete_webhook_jobs(text, jsonb)',

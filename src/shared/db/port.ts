@@ -15,6 +15,7 @@ export type SqlFunction =
   | 'claim_webhook_jobs'
   | 'settle_webhook_jobs'
   | 'settle_webhook_round'
+  | 'webhook_drain_round'
   | 'complete_webhook_job'
   | 'complete_webhook_jobs'
   | 'replay_webhook_jobs'

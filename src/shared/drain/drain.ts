@@ -5,7 +5,18 @@ import { forEachBounded } from '../handlers/execute.ts';
 import type { EventSender } from '../inngest/sender.ts';
 import { withTimeout } from '../timeout.ts';
 import { Circuit, INNGEST_CIRCUIT, RoundGate } from './circuit.ts';
-import { claimJobs, countPendingJobs, releaseDrainMarker, settleJobs, type ClaimedJob, type JobReport, type Pending, type SettledOutcome } from './jobs.ts';
+import {
+  claimJobs,
+  countPendingJobs,
+  releaseDrainMarker,
+  settleAndClaim,
+  settleJobs,
+  type ClaimedJob,
+  type JobReport,
+  type Pending,
+  type RoundReports,
+  type SettledOutcome,
+} from './jobs.ts';
 import { processJob } from './process-job.ts';
 import { pruneOldRows } from './retention.ts';
 
@@ -61,8 +72,9 @@ const MIN_POLL_MS = 25;
  * Claims and runs jobs until nothing is left to do or the budget could not finish another job.
  * A `{}` drain holds the drain marker while it runs (so a burst of enqueues kicks it once), keeps
  * polling an empty queue for DRAIN_IDLE_MS, and waits up to DRAIN_WAIT_SECONDS for a scheduled job
- * (a debounced push) instead of leaving it to the minute sweep. Every claimed job gets an outcome
- * before the next claim; a crashed drain's leases expire and are claimed again.
+ * (a debounced push) instead of leaving it to the minute sweep. Every claimed job gets its outcome
+ * in the call that claims the next round (or on its own when none follows); a crashed drain's
+ * leases expire and are claimed again.
  */
 export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): Promise<DrainSummary> {
   const now = deps.now ?? (() => Date.now());
@@ -97,6 +109,9 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
   let pending: Pending | null = null;
   let released = false;
 
+  // The round just run: settled by the next claim's call, or on its own when there is none.
+  let unsettled: RanRound | null = null;
+
   try {
     for (let round = 1; ; round += 1) {
       const jobsLeft = settings.maxJobs - summary.claimed;
@@ -109,13 +124,31 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
       // A lease owner per claim: a job that timed out here, was failed and claimed again by a
       // later round cannot be completed by its first, abandoned run (compare-and-set on the owner).
       const owner = `${deps.worker}#${round}`;
-      const jobs = await claimJobs(deps.db, {
+      const claim = {
         worker: owner,
         limit,
         leaseSeconds: settings.leaseSeconds,
         ...(request.jobId ? { jobId: request.jobId } : {}),
         ...(marker ? { marker } : {}),
-      });
+      };
+      let jobs: ClaimedJob[];
+      const previous = unsettled;
+      unsettled = null;
+      if (previous) {
+        try {
+          const answer = await settleAndClaim(deps.db, settings, claim, previous);
+          recordRound(deps, previous, answer.settled ?? new Map(), null, summary);
+          jobs = answer.jobs;
+        } catch {
+          // Neither happened (or, if the answer alone was lost, the settle reports the round lost
+          // and the claimed jobs wait for their lease). Settle on its own, with its retries, then
+          // claim on its own: a database that refuses that too stops the drain, as before.
+          await settleAlone(deps, previous, summary);
+          jobs = await claimJobs(deps.db, claim);
+        }
+      } else {
+        jobs = await claimJobs(deps.db, claim);
+      }
       firstClaim?.(jobs.length);
       firstClaim = undefined;
       released = false;
@@ -123,7 +156,7 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
         idleSince = null;
         pending = null;
         summary.claimed += jobs.length;
-        await runRound(deps, owner, jobs, summary);
+        unsettled = await runRound(deps, owner, jobs);
         if (request.jobId) break;
         continue;
       }
@@ -148,6 +181,7 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
       if (waitFor !== null && now() >= waitFor) pending = null;
     }
   } finally {
+    if (unsettled) await settleAlone(deps, unsettled, summary);
     if (marker && !released) await releaseDrainMarker(deps.db, deps.worker).catch(() => null);
   }
 
@@ -189,7 +223,13 @@ function nextWithin(pending: Pending, nowMs: number, windowMs: number, deadline:
   return at;
 }
 
-async function runRound(deps: DrainDeps, owner: string, jobs: ClaimedJob[], summary: DrainSummary): Promise<void> {
+/** A round that ran: its outcomes to settle, and each job's type for the log. */
+interface RanRound extends RoundReports {
+  types: ReadonlyMap<string, string>;
+}
+
+/** Runs a claimed round and returns its outcomes, to be settled with the next claim. */
+async function runRound(deps: DrainDeps, owner: string, jobs: ClaimedJob[]): Promise<RanRound> {
   const { settings } = deps;
   const circuit = new Circuit(deps.db, INNGEST_CIRCUIT, owner, {
     probeTimeoutSeconds: Math.max(settings.circuitCooldownSeconds, Math.ceil(settings.jobTimeoutMs / 1000)),
@@ -212,23 +252,38 @@ async function runRound(deps: DrainDeps, owner: string, jobs: ClaimedJob[], summ
     }));
     reports.set(job.id, report);
   });
+  return { owner, reports, types: new Map(jobs.map((job) => [job.id, job.type])) };
+}
 
-  let settled = new Map<string, { outcome: SettledOutcome }>();
+/** Settles a round with no claim after it (the drain is stopping, or the combined call failed). */
+async function settleAlone(deps: DrainDeps, round: RanRound, summary: DrainSummary): Promise<void> {
+  let settled = new Map<string, SettledOutcome>();
   let failure: string | null = null;
   try {
-    settled = await settleRound(deps.db, owner, reports, settings);
+    settled = new Map([...(await settleRound(deps.db, round.owner, round.reports, deps.settings))].map(([id, s]) => [id, s.outcome]));
   } catch (error) {
     // The leases stay: the jobs run again once they expire (their Inngest ids repeat).
     failure = errorMessage(error);
   }
-  for (const job of jobs) {
-    const outcome = settled.get(job.id)?.outcome ?? 'lost';
+  recordRound(deps, round, settled, failure, summary);
+}
+
+function recordRound(
+  deps: DrainDeps,
+  round: RanRound,
+  settled: ReadonlyMap<string, SettledOutcome>,
+  failure: string | null,
+  summary: DrainSummary,
+): void {
+  // In claim order, as the jobs were started.
+  for (const [id, type] of round.types) {
+    const outcome = settled.get(id) ?? 'lost';
     summary[outcome] += 1;
-    const report = reports.get(job.id);
+    const report = round.reports.get(id);
     deps.log?.({
       msg: 'job',
-      jobId: job.id,
-      type: job.type,
+      jobId: id,
+      type,
       outcome,
       ...(report?.kind === 'succeeded' ? report.result : {}),
       ...(report && 'error' in report ? { error: report.error } : {}),

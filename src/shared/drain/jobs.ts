@@ -11,25 +11,28 @@ export interface ClaimedJob {
   repository_github_id: string | number | null;
 }
 
-export async function claimJobs(
-  db: Database,
-  input: {
-    worker: string;
-    limit: number;
-    leaseSeconds: number;
-    jobId?: string;
-    /** Keep the drain marker for this long (a `{}` drain; see take_drain_kick). */
-    marker?: { holder: string; holdSeconds: number };
-  },
-): Promise<ClaimedJob[]> {
-  return db.call<ClaimedJob>('claim_webhook_jobs', {
+export interface ClaimRequest {
+  worker: string;
+  limit: number;
+  leaseSeconds: number;
+  jobId?: string;
+  /** Keep the drain marker for this long (a `{}` drain; see take_drain_kick). */
+  marker?: { holder: string; holdSeconds: number };
+}
+
+function claimArgs(input: ClaimRequest) {
+  return {
     p_worker: input.worker,
     p_limit: input.limit,
     p_lease_seconds: input.leaseSeconds,
     p_job_id: input.jobId,
     p_marker_holder: input.marker?.holder,
     p_marker_hold_seconds: input.marker?.holdSeconds,
-  });
+  };
+}
+
+export async function claimJobs(db: Database, input: ClaimRequest): Promise<ClaimedJob[]> {
+  return db.call<ClaimedJob>('claim_webhook_jobs', claimArgs(input));
 }
 
 /**
@@ -81,6 +84,48 @@ export async function settleJobs(
   for (const id of reports.keys()) settled.set(id, { id, outcome: 'completed', status: 'completed', run_at: null, retry_count: null });
   for (const row of rows) settled.set(row.id, row);
   return settled;
+}
+
+/** A round's outcomes, reported by the lease owner that ran it. */
+export interface RoundReports {
+  owner: string;
+  reports: ReadonlyMap<string, JobReport>;
+}
+
+type RoundRow = ClaimedJob & { unfinished: Record<string, SettledOutcome> | null };
+
+/**
+ * Settles the round just run (if any) and claims the next, in one call and one transaction
+ * (webhook_drain_round). `settled` gives every reported job its outcome; null when nothing was
+ * reported. If the call fails, neither happened.
+ */
+export async function settleAndClaim(
+  db: Database,
+  settings: SettleSettings,
+  claim: ClaimRequest,
+  previous: RoundReports | null,
+): Promise<{ jobs: ClaimedJob[]; settled: Map<string, SettledOutcome> | null }> {
+  const reported = previous !== null && previous.reports.size > 0;
+  const rows = await db.call<RoundRow>('webhook_drain_round', {
+    ...claimArgs(claim),
+    ...(reported
+      ? {
+          p_settle_worker: previous.owner,
+          p_outcomes: Object.fromEntries(previous.reports),
+          p_base_delay_seconds: settings.retryBaseDelaySeconds,
+          p_max_delay_seconds: settings.retryMaxDelaySeconds,
+          p_failure_threshold: settings.circuitFailureThreshold,
+          p_cooldown_seconds: settings.circuitCooldownSeconds,
+        }
+      : {}),
+  });
+  const unfinished = rows.find((row) => row.id === null)?.unfinished ?? {};
+  const jobs: ClaimedJob[] = [];
+  for (const { unfinished: _, ...job } of rows) if (job.id !== null) jobs.push(job);
+  if (!reported) return { jobs, settled: null };
+  const settled = new Map<string, SettledOutcome>();
+  for (const id of previous.reports.keys()) settled.set(id, unfinished[id] ?? 'completed');
+  return { jobs, settled };
 }
 
 export interface Pending {

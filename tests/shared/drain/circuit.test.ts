@@ -107,7 +107,7 @@ describe('the Inngest circuit breaker', () => {
     // Two rounds: the two failures, then the success.
     const summary = await runDrain({ db, sender, settings: settings({ batchSize: 2 }) });
     expect(summary).toMatchObject({ claimed: 3, deferred: 2, completed: 1, retried: 0 });
-    expect(db.callsTo('settle_webhook_round')).toHaveLength(2);
+    expect(db.settles()).toHaveLength(2);
     expect(await circuitRow()).toMatchObject({ state: 'closed', consecutive_failures: 0 });
     expect((await jobRow(t.query, jobs[2]!)).status).toBe('completed');
     for (const id of jobs.slice(0, 2)) {

@@ -16,6 +16,7 @@ import {
   repoIn,
   resetQueue,
   runDrain,
+  settlesRound,
   spyDatabase,
   statusCounts,
   stubSender,
@@ -187,7 +188,7 @@ describe('leases', () => {
     // The sender is not called for issues; take the lease away while the job is running instead.
     const db = {
       async call<Row>(fn: Parameters<typeof t.db.call>[0], args: Parameters<typeof t.db.call>[1]): Promise<Row[]> {
-        if (fn === 'settle_webhook_round') {
+        if (settlesRound(fn, args)) {
           await t.query(`update public.background_jobs set locked_by = 'thief' where id = $1`, [id]);
         }
         return t.db.call<Row>(fn, args);
@@ -216,7 +217,7 @@ describe('findings of the hardening review', () => {
     await t.query(`update public.background_jobs set payload = payload - 'data' where id = $1`, [id]);
     const db = {
       async call<Row>(fn: Parameters<typeof t.db.call>[0], args: Parameters<typeof t.db.call>[1]): Promise<Row[]> {
-        if (fn === 'settle_webhook_round') await t.query(`update public.background_jobs set locked_by = 'thief' where id = $1`, [id]);
+        if (settlesRound(fn, args)) await t.query(`update public.background_jobs set locked_by = 'thief' where id = $1`, [id]);
         return t.db.call<Row>(fn, args);
       },
     };
@@ -306,11 +307,15 @@ describe('completing a round', () => {
     const summary = await runDrain({ db: spy, sender: stubSender(), settings: drainSettings({ batchSize: 3, concurrency: 2 }) });
     expect(summary).toMatchObject({ claimed: 7, completed: 7, lost: 0 });
     expect(spy.callsTo('complete_webhook_job')).toEqual([]);
-    const rounds = spy.callsTo('settle_webhook_round');
-    expect(rounds.map((c) => Object.keys(c.args.p_outcomes as object).length)).toEqual([3, 3, 1]);
-    // Each round is completed under the lease owner that claimed it.
-    const owners = spy.callsTo('claim_webhook_jobs').map((c) => c.args.p_worker);
-    expect(rounds.map((c) => c.args.p_worker)).toEqual(owners.slice(0, 3));
+    const rounds = spy.settles();
+    expect(rounds.map((c) => Object.keys(c.outcomes).length)).toEqual([3, 3, 1]);
+    // Each round is completed under the lease owner that claimed it, in the call that claims the
+    // next round (the last one, after which nothing is left, too).
+    const claims = spy.claims();
+    expect(claims.map((c) => c.jobs.length)).toEqual([3, 3, 1, 0]);
+    expect(rounds.map((c) => c.owner)).toEqual(claims.slice(0, 3).map((c) => c.owner));
+    const queueCalls = spy.calls.map((c) => c.fn).filter((fn) => /^(claim|settle)_webhook_|^webhook_drain_round$/.test(fn));
+    expect(queueCalls).toEqual(['claim_webhook_jobs', 'webhook_drain_round', 'webhook_drain_round', 'webhook_drain_round']);
     expect(await statusCounts(t.query)).toEqual({ completed: 7 });
   });
 
@@ -319,7 +324,7 @@ describe('completing a round', () => {
     let refused = 0;
     const db = {
       async call<Row>(fn: Parameters<typeof t.db.call>[0], args: Parameters<typeof t.db.call>[1]): Promise<Row[]> {
-        if (fn === 'settle_webhook_round' && refused === 0) {
+        if (settlesRound(fn, args) && refused === 0) {
           refused += 1;
           throw new Error('connection reset');
         }
@@ -346,7 +351,7 @@ describe('completing a round', () => {
       ]),
     );
     expect(sink.jobs()).toHaveLength(2);
-    const settles = spy.callsTo('settle_webhook_round').map((c) => c.args.p_outcomes as Record<string, { kind: string }>);
+    const settles = spy.settles().map((c) => c.outcomes);
     expect(settles).toHaveLength(1);
     expect(Object.fromEntries(Object.entries(settles[0]!).map(([id, o]) => [id, o.kind]))).toEqual({ [good!]: 'succeeded', [bad!]: 'failed' });
     expect(await jobRow(t.query, bad!)).toMatchObject({ status: 'failed' });
@@ -383,7 +388,7 @@ describe('completing a round', () => {
     const sink = logSink();
     const db = {
       async call<Row>(fn: Parameters<typeof t.db.call>[0], args: Parameters<typeof t.db.call>[1]): Promise<Row[]> {
-        if (fn === 'settle_webhook_round') throw new Error('connection reset');
+        if (settlesRound(fn, args)) throw new Error('connection reset');
         return t.db.call<Row>(fn, args);
       },
     };
@@ -441,6 +446,75 @@ describe("a round's cost", () => {
     expect(new Map(all.map((r) => [r.id, [r.outcome, r.status]]))).toEqual(
       new Map([[c, ['completed', 'completed']], [a, ['lost', null]]]),
     );
+  });
+
+  it('webhook_drain_round settles a round and claims the next in one transaction', async () => {
+    const [done, failed, next] = await insertJobs(t.query, { repo, count: 3 });
+    const worker = newWorker();
+    await claimJobs(t.db, { worker, limit: 1, jobId: done!, ...lease });
+    await claimJobs(t.db, { worker, limit: 1, jobId: failed!, ...lease });
+    const outcomes = { [done!]: succeeded(1), [failed!]: { kind: 'failed', error: 'bad payload', retryable: false } };
+    const call = (owner: string, leaseSeconds: number, reported: object) =>
+      t.query(
+        `select id, unfinished from public.webhook_drain_round(p_worker => $1, p_limit => 10, p_lease_seconds => $2,
+           p_settle_worker => $3, p_outcomes => $4::jsonb)`,
+        [owner, leaseSeconds, worker, reported],
+      );
+
+    // A claim the database refuses takes the settle with it: nothing of the call happened.
+    await expect(call(newWorker(), 0, outcomes)).rejects.toMatchObject({ code: '22023' });
+    expect(await jobRow(t.query, done!)).toMatchObject({ status: 'processing', locked_by: worker });
+
+    const rows = await call('round-2', 60, outcomes);
+    // First the outcomes that are not `completed`, then the claimed jobs.
+    expect(rows).toEqual([
+      { id: null, unfinished: { [failed!]: 'failed' } },
+      { id: next, unfinished: null },
+    ]);
+    expect(await jobRow(t.query, done!)).toMatchObject({ status: 'completed', result: { n: 1 } });
+    expect(await jobRow(t.query, failed!)).toMatchObject({ status: 'failed', error: 'bad payload' });
+    expect(await jobRow(t.query, next!)).toMatchObject({ status: 'processing', locked_by: 'round-2' });
+
+    // A round that completed entirely adds no row.
+    const [last] = await insertJobs(t.query, { repo, count: 1 });
+    const settled = await t.query(
+      `select id, unfinished from public.webhook_drain_round(p_worker => 'round-3', p_limit => 10, p_lease_seconds => 60,
+         p_settle_worker => 'round-2', p_outcomes => $1::jsonb)`,
+      [{ [next!]: succeeded(2) }],
+    );
+    expect(settled).toEqual([{ id: last, unfinished: null }]);
+    await expect(
+      t.query(`select * from public.webhook_drain_round('w', 1, 60, p_outcomes => $1::jsonb)`, [{ [last!]: succeeded(3) }]),
+    ).rejects.toMatchObject({ code: '22023' });
+  });
+
+  it('a combined call whose answer is lost: the round is settled anyway, and the jobs it claimed run once their lease expires', async () => {
+    const ids = await insertJobs(t.query, { repo, count: 4, event: 'issues' });
+    const sink = logSink();
+    let dropped = 0;
+    const db = {
+      async call<Row>(fn: Parameters<typeof t.db.call>[0], args: Parameters<typeof t.db.call>[1]): Promise<Row[]> {
+        const rows = await t.db.call<Row>(fn, args);
+        // The database did it all; the connection dropped before the answer arrived.
+        if (fn === 'webhook_drain_round' && dropped === 0) {
+          dropped += 1;
+          throw new Error('connection reset');
+        }
+        return rows;
+      },
+    };
+    const summary = await runDrain({ db, sender: stubSender(), settings: drainSettings({ batchSize: 2 }), log: sink.log });
+    // The first round's outcome was written by the lost call: settled again, it finds no lease.
+    expect(summary).toMatchObject({ claimed: 2, completed: 0, lost: 2 });
+    expect(await statusCounts(t.query)).toEqual({ completed: 2, processing: 2 });
+
+    await t.query(`update public.background_jobs set locked_until = now() - interval '1 second' where status = 'processing'`, []);
+    expect(await runDrain({ db: t.db, sender: stubSender() })).toMatchObject({ claimed: 2, completed: 2 });
+    expect(await statusCounts(t.query)).toEqual({ completed: 4 });
+    // Each job ran once to completion; the two the lost call claimed paid an attempt for the wait.
+    const rows = await t.query('select id, retry_count from public.background_jobs order by id', []);
+    expect(rows.map((r) => r.id)).toEqual([...ids].sort());
+    expect(rows.map((r) => Number(r.retry_count)).sort()).toEqual([0, 0, 1, 1]);
   });
 
   reportSkip("the claim's cached plan", 'needs auto_explain, a PostgreSQL module');

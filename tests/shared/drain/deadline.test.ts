@@ -34,7 +34,7 @@ async function twentyJobs(): Promise<string[]> {
 }
 
 function claimLimits(db: ReturnType<typeof spyDatabase>): number[] {
-  return db.callsTo('claim_webhook_jobs').map((c) => Number(c.args.p_limit));
+  return db.claims().map((c) => c.limit);
 }
 
 describe('the drain budget', () => {
@@ -101,7 +101,7 @@ describe('the drain budget', () => {
     });
     // 3 rounds × 3 in parallel = 9 per claim, then an empty claim ends the drain.
     expect(claimLimits(db)).toEqual([9, 9, 9, 9]);
-    expect(db.callsTo('claim_webhook_jobs').map((c) => c.rows.length)).toEqual([9, 9, 2, 0]);
+    expect(db.claims().map((c) => c.jobs.length)).toEqual([9, 9, 2, 0]);
     expect(summary).toMatchObject({ claimed: 20, completed: 20, stoppedForDeadline: false, remaining: 0 });
     expect(await statusCounts(t.query)).toEqual({ completed: 20 });
   });

@@ -4,7 +4,7 @@ import type { Database } from '../../../src/shared/db/port.ts';
 import { handleDrainRequest } from '../../../src/shared/drain/http.ts';
 import { createDrainHandler } from '../../../src/shared/drain/service.ts';
 import { DatabaseUnavailableError } from '../../../src/shared/errors.ts';
-import { drainSettings, insertJobs, jobRow, repoIn, resetQueue, spyDatabase, stubSender, type TestRepo } from '../../helpers/drain.ts';
+import { drainSettings, insertJobs, jobRow, repoIn, resetQueue, settlesRound, spyDatabase, stubSender, type TestRepo } from '../../helpers/drain.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/test-db.ts';
 
 const URL_ = 'http://localhost/functions/v1/process-webhook';
@@ -173,7 +173,7 @@ describe('handleDrainRequest', () => {
       const gate = new Promise<void>((resolve) => (release = resolve));
       const db: Database = {
         async call(fn, args) {
-          if (fn === 'settle_webhook_round') await gate;
+          if (settlesRound(fn, args)) await gate;
           return t.db.call(fn, args);
         },
       };
