@@ -16,6 +16,8 @@
 -- * Job ids are time-ordered (UUID version 7 layout: 48 bits of milliseconds, then random bits).
 --   A round's jobs were scattered over the whole primary key, one leaf page each; in creation
 --   order they share a few pages, which every enqueue, claim and settle writes. Ids stay uuids.
+-- * A round settled twice (see 20250121001300) reports an outage to the circuit once: only
+--   outcomes of jobs still the worker's count.
 
 create or replace function public.claim_webhook_jobs(
   p_worker text,
@@ -157,6 +159,16 @@ begin
          max(o.value ->> 'error') filter (where o.value ->> 'kind' = 'unavailable')
     into v_failures, v_config, v_successes, v_error
     from jsonb_each(coalesce(p_outcomes, '{}'::jsonb)) o;
+  if v_failures > 0 then
+    -- An outage counts only for jobs still this worker's: a round settled a second time (the drain
+    -- settles on its own when its combined call failed, and that call may have committed) must not
+    -- report its outage to the circuit twice. Looked up only when there is an outage to report.
+    select count(*), coalesce(bool_or(o.value ->> 'cause' = 'config'), false), max(o.value ->> 'error')
+      into v_failures, v_config, v_error
+      from jsonb_each(p_outcomes) o
+      join public.background_jobs j on j.id = o.key::uuid
+     where o.value ->> 'kind' = 'unavailable' and j.status = 'processing' and j.locked_by = p_worker;
+  end if;
 
   if v_failures > 0 or v_successes > 0 then
     select * into c from public.webhook_circuit_breakers b where b.name = p_circuit;
@@ -265,13 +277,14 @@ create or replace function public.webhook_uuid_v7()
 returns uuid
 language sql
 volatile
+set search_path = pg_catalog
 as $$
   -- gen_random_uuid() already carries the RFC 4122 variant; its first 48 bits become the Unix
   -- time in milliseconds and its version nibble goes from 4 (0100) to 7 (0111).
   select encode(
     set_bit(set_bit(
       overlay(uuid_send(gen_random_uuid())
-        placing substring(int8send((extract(epoch from clock_timestamp()) * 1000)::bigint) from 3)
+        placing substring(int8send(floor(extract(epoch from clock_timestamp()) * 1000)::bigint) from 3)
         from 1 for 6),
       52, 1), 53, 1),
     'hex')::uuid

@@ -135,17 +135,20 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
       const previous = unsettled;
       unsettled = null;
       if (previous) {
+        let answer: Awaited<ReturnType<typeof settleAndClaim>>;
         try {
-          const answer = await settleAndClaim(deps.db, settings, claim, previous);
-          recordRound(deps, previous, answer.settled ?? new Map(), null, summary);
-          jobs = answer.jobs;
-        } catch {
-          // Neither happened (or, if the answer alone was lost, the settle reports the round lost
-          // and the claimed jobs wait for their lease). Settle on its own, with its retries, then
-          // claim on its own: a database that refuses that too stops the drain, as before.
+          answer = await settleAndClaim(deps.db, settings, claim, previous);
+        } catch (error) {
+          // Neither happened (or, if only the answer was lost, the settle below finds the round
+          // settled and reports it lost, and the jobs that call claimed wait for their lease).
+          // Settle on its own, with its retries; then the next pass works out its limit afresh
+          // (the settle may have taken seconds) and claims on its own.
+          deps.log?.({ msg: 'settle with the next claim failed; settling on its own', worker: deps.worker, error: errorMessage(error) });
           await settleAlone(deps, previous, summary);
-          jobs = await claimJobs(deps.db, claim);
+          continue;
         }
+        recordRound(deps, previous, answer.settled ?? new Map(), null, summary);
+        jobs = answer.jobs;
       } else {
         jobs = await claimJobs(deps.db, claim);
       }

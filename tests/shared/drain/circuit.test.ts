@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Circuit, INNGEST_CIRCUIT } from '../../../src/shared/drain/circuit.ts';
+import { claimJobs } from '../../../src/shared/drain/jobs.ts';
 import { unconfiguredSender } from '../../../src/shared/inngest/sender.ts';
 import { payloadFor, signedRequest } from '../../helpers/deliveries.ts';
 import {
@@ -281,6 +282,22 @@ describe('the Inngest circuit breaker', () => {
     expect(await circuitRow()).toMatchObject({ state: 'half_open', probe_owner: 'probe', consecutive_failures: THRESHOLD });
     await t.db.call('report_circuit', { p_name: INNGEST_CIRCUIT, p_worker: 'probe', p_success: true });
     expect(await circuitRow()).toMatchObject({ state: 'closed', consecutive_failures: 0, probe_owner: null });
+  });
+
+  it('a round settled twice (a combined call whose answer was lost) reports its outage to the circuit once', async () => {
+    const ids = [await prOpened(), await prOpened()];
+    const worker = newWorker();
+    await claimJobs(t.db, { worker, limit: 2, leaseSeconds: 60 });
+    const outcomes = Object.fromEntries(ids.map((id) => [id, { kind: 'unavailable', error: 'stand-in 503', cause: 'outage' }]));
+    const settle = async () =>
+      (await t.query('select outcome from public.settle_webhook_round($1, $2::jsonb, p_failure_threshold => 5)', [worker, outcomes])).map(
+        (r) => r.outcome,
+      );
+    expect(await settle()).toEqual(['deferred', 'deferred']);
+    expect(await circuitRow()).toMatchObject({ state: 'closed', consecutive_failures: 2 });
+    // The same report again: the jobs are no longer this worker's, and the outage is not news.
+    expect(await settle()).toEqual(['lost', 'lost']);
+    expect(await circuitRow()).toMatchObject({ state: 'closed', consecutive_failures: 2 });
   });
 
   it('a sender error that is not an outage (a bug, an oversized event) is the job\'s failure, not the circuit\'s', async () => {

@@ -506,6 +506,9 @@ describe("a round's cost", () => {
     const summary = await runDrain({ db, sender: stubSender(), settings: drainSettings({ batchSize: 2 }), log: sink.log });
     // The first round's outcome was written by the lost call: settled again, it finds no lease.
     expect(summary).toMatchObject({ claimed: 2, completed: 0, lost: 2 });
+    expect(sink.entries).toContainEqual(
+      expect.objectContaining({ msg: 'settle with the next claim failed; settling on its own', error: 'connection reset' }),
+    );
     expect(await statusCounts(t.query)).toEqual({ completed: 2, processing: 2 });
 
     await t.query(`update public.background_jobs set locked_until = now() - interval '1 second' where status = 'processing'`, []);
@@ -549,6 +552,11 @@ describe("a round's cost", () => {
     for (const plan of claims) {
       expect(plan).toContain('Index Scan using background_jobs_pkey on background_jobs j');
       expect(plan).not.toMatch(/Seq Scan on background_jobs|Hash Join/);
+      // The generic plan, cached: it does not know the limit (a plan made for this call would
+      // estimate the 50 rows asked for).
+      const limitRows = /Limit {2}\(cost=[\d.]+ rows=(\d+)/.exec(plan)?.[1];
+      expect(limitRows).toBeDefined();
+      expect(Number(limitRows)).not.toBe(50);
     }
   });
 
