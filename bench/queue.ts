@@ -299,10 +299,8 @@ function ourHarness(url: string, options: QueueOptions, perJob: boolean, real = 
               if (perJob) jobs = await claimJobs(db, { worker, limit: options.batchSize, leaseSeconds: 180 });
               else {
                 const answer = await settleAndClaim(db, SETTLE, { worker, limit: options.batchSize, leaseSeconds: 180 }, previous);
-                if (previous) {
-                  const completed = [...(answer.settled?.values() ?? [])].filter((o) => o === 'completed').length;
-                  if (completed !== previous.reports.size) throw new Error(`round settle completed ${completed} of ${previous.reports.size} leases`);
-                }
+                const completed = [...answer.settled.values()].filter((o) => o === 'completed').length;
+                if (completed !== (previous?.reports.size ?? 0)) throw new Error(`round settle completed ${completed} of ${previous?.reports.size} leases`);
                 jobs = answer.jobs;
               }
               latencies.push(performance.now() - t);

@@ -147,7 +147,7 @@ export async function drain(deps: DrainDeps, request: { jobId?: string } = {}): 
           await settleAlone(deps, previous, summary);
           continue;
         }
-        recordRound(deps, previous, answer.settled ?? new Map(), null, summary);
+        recordRound(deps, previous, answer.settled, null, summary);
         jobs = answer.jobs;
       } else {
         jobs = await claimJobs(deps.db, claim);

@@ -75,15 +75,21 @@ export async function settleJobs(
   const rows = await db.call<Settled>('settle_webhook_round', {
     p_worker: worker,
     p_outcomes: Object.fromEntries(reports),
-    p_base_delay_seconds: settings.retryBaseDelaySeconds,
-    p_max_delay_seconds: settings.retryMaxDelaySeconds,
-    p_failure_threshold: settings.circuitFailureThreshold,
-    p_cooldown_seconds: settings.circuitCooldownSeconds,
+    ...settleArgs(settings),
   });
   const settled = new Map<string, Settled>();
   for (const id of reports.keys()) settled.set(id, { id, outcome: 'completed', status: 'completed', run_at: null, retry_count: null });
   for (const row of rows) settled.set(row.id, row);
   return settled;
+}
+
+function settleArgs(settings: SettleSettings) {
+  return {
+    p_base_delay_seconds: settings.retryBaseDelaySeconds,
+    p_max_delay_seconds: settings.retryMaxDelaySeconds,
+    p_failure_threshold: settings.circuitFailureThreshold,
+    p_cooldown_seconds: settings.circuitCooldownSeconds,
+  };
 }
 
 /** A round's outcomes, reported by the lease owner that ran it. */
@@ -96,35 +102,27 @@ type RoundRow = ClaimedJob & { unfinished: Record<string, SettledOutcome> | null
 
 /**
  * Settles the round just run (if any) and claims the next, in one call and one transaction
- * (webhook_drain_round). `settled` gives every reported job its outcome; null when nothing was
- * reported. If the call fails, neither happened.
+ * (webhook_drain_round). `settled` gives every reported job its outcome (empty when nothing was
+ * reported). If the call fails, neither happened.
  */
 export async function settleAndClaim(
   db: Database,
   settings: SettleSettings,
   claim: ClaimRequest,
   previous: RoundReports | null,
-): Promise<{ jobs: ClaimedJob[]; settled: Map<string, SettledOutcome> | null }> {
-  const reported = previous !== null && previous.reports.size > 0;
+): Promise<{ jobs: ClaimedJob[]; settled: Map<string, SettledOutcome> }> {
+  const reports = previous?.reports ?? new Map<string, JobReport>();
   const rows = await db.call<RoundRow>('webhook_drain_round', {
     ...claimArgs(claim),
-    ...(reported
-      ? {
-          p_settle_worker: previous.owner,
-          p_outcomes: Object.fromEntries(previous.reports),
-          p_base_delay_seconds: settings.retryBaseDelaySeconds,
-          p_max_delay_seconds: settings.retryMaxDelaySeconds,
-          p_failure_threshold: settings.circuitFailureThreshold,
-          p_cooldown_seconds: settings.circuitCooldownSeconds,
-        }
+    ...(previous && reports.size > 0
+      ? { p_settle_worker: previous.owner, p_outcomes: Object.fromEntries(reports), ...settleArgs(settings) }
       : {}),
   });
   const unfinished = rows.find((row) => row.id === null)?.unfinished ?? {};
   const jobs: ClaimedJob[] = [];
   for (const { unfinished: _, ...job } of rows) if (job.id !== null) jobs.push(job);
-  if (!reported) return { jobs, settled: null };
   const settled = new Map<string, SettledOutcome>();
-  for (const id of previous.reports.keys()) settled.set(id, unfinished[id] ?? 'completed');
+  for (const id of reports.keys()) settled.set(id, unfinished[id] ?? 'completed');
   return { jobs, settled };
 }
 
