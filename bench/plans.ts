@@ -83,9 +83,9 @@ async function load(db: BenchDatabase, from: number, count: number, options: Pla
   for (let offset = 0; offset < count; offset += chunk) {
     const n = Math.min(chunk, count - offset);
     await db.sql.unsafe(
-      `insert into public.background_jobs (type, payload, status, result, error, retry_count, priority, run_at, workspace_count,
+      `insert into public.background_jobs (id, type, payload, status, result, error, retry_count, priority, run_at, workspace_count,
               repository, repository_github_id, created_at, updated_at, started_at, completed_at, failed_at, duration_ms)
-       select case when g % 3 = 0 then 'webhook/push' else 'webhook/pull_request' end, $1::jsonb,
+       select public.webhook_uuid_v7_at(t.at), case when g % 3 = 0 then 'webhook/push' else 'webhook/pull_request' end, $1::jsonb,
               case when g % 100 = 0 then 'failed' else 'completed' end,
               '{"workspaces":10,"cachesInvalidated":10,"eventsSent":10}'::jsonb,
               case when g % 100 = 0 then 'Inngest refused the events: 400' end,

@@ -1,7 +1,9 @@
 -- webhook-router: operator queries (run in the Supabase SQL editor or psql as service_role).
 -- Each query starts with a `-- name: <kebab-name>` line followed by a one-line comment saying
 -- what it answers; tests/queries/monitoring.test.ts splits the file on those lines and runs
--- every query.
+-- every query. Time windows on background_jobs read webhook_jobs_since(t), the jobs created since t
+-- found through the time-ordered primary key; `FROM background_jobs WHERE created_at > t` gives
+-- the same rows but reads the whole table.
 
 -- name: job-status-24h
 -- How many webhook jobs of each type are in each status, and how long they took, over the last 24 hours?
@@ -10,9 +12,8 @@ SELECT
   status,
   COUNT(*) as count,
   AVG(duration_ms) as avg_duration
-FROM background_jobs
+FROM webhook_jobs_since(NOW() - INTERVAL '24 hours')
 WHERE type LIKE 'webhook/%'
-  AND created_at > NOW() - INTERVAL '24 hours'
 GROUP BY type, status
 ORDER BY type, status;
 
@@ -27,9 +28,8 @@ SELECT
   payload #>> '{data,repository,full_name}' as repository,
   COUNT(*) as webhook_count,
   COUNT(DISTINCT payload #>> '{data,action}') as unique_actions
-FROM background_jobs
+FROM webhook_jobs_since(NOW() - INTERVAL '24 hours')
 WHERE type LIKE 'webhook/%'
-  AND created_at > NOW() - INTERVAL '24 hours'
 GROUP BY 1
 ORDER BY webhook_count DESC
 LIMIT 10;
