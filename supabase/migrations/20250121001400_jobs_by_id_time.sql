@@ -6,8 +6,9 @@
 -- meets: the claim wrote the primary key, the lease index and created_idx; the settle the primary
 -- key, the completed index and created_idx. created_idx was a third of those entries and served
 -- only reads by creation time. Job ids already carry their creation time (webhook_uuid_v7(), in
--- 20250121001200: 48 bits of milliseconds from the insert's clock, which is never before
--- created_at's transaction start), so a creation-time range is a primary-key range.
+-- 20250121001200: 48 bits of milliseconds from the insert's clock, which reads no earlier
+-- than created_at's transaction start; cut to whole milliseconds, an id's time is at most 1 ms
+-- before created_at), so a creation-time range is a primary-key range.
 -- Measured on the queue benchmark (tiny jobs, 4 drains, claim + settle): BENCHMARKS.md.
 --
 -- Found by id time, then filtered on created_at, so the answer is the same as filtering
@@ -17,21 +18,21 @@
 -- ids from before 20250121001200, or explicit ones) are found through a partial index that holds
 -- only them, so new jobs never write it.
 
--- The smallest id of the time-ordered layout at p_at (its millisecond, every other bit zero). Not
--- SET-bound and stable, so queries inline it and evaluate it once per scan.
+-- The smallest id of the time-ordered layout at p_at (its millisecond, every other bit zero); null
+-- for null. Not SET-bound, not strict and stable, so queries inline it and evaluate it once per scan.
 create or replace function public.webhook_uuid_v7_floor(p_at timestamptz)
 returns uuid
 language sql
 stable
 parallel safe
 as $$
-  select encode(
+  select case when p_at is not null then encode(
     overlay('\x00000000000000000000000000000000'::bytea
       placing substring(int8send(floor(extract(epoch from
         least(greatest(p_at, '1970-01-01 00:00:00+00'::timestamptz), '10000-01-01 00:00:00+00'::timestamptz)) * 1000)::bigint)
         from 3)
       from 1 for 6),
-    'hex')::uuid
+    'hex')::uuid end
 $$;
 
 -- A time-ordered id for a given time: for backfills and for seeding history (tests, benchmarks)

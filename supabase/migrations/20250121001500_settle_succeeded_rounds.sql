@@ -19,6 +19,11 @@ create or replace function public.settle_webhook_round(
 returns table (id uuid, outcome text, status text, run_at timestamptz, retry_count integer)
 language plpgsql
 set search_path = public
+-- Both statements lock the round's jobs in id order (the general one with `order by id for
+-- update`, the one-update path by an index scan of the primary key, which visits the ids sorted),
+-- so two settles of the same jobs queue rather than deadlock; a bitmap scan would visit them in
+-- heap order.
+set enable_bitmapscan = off
 as $$
 declare
   v_failures integer;
@@ -33,7 +38,8 @@ begin
          coalesce(bool_or(o.value ->> 'kind' = 'unavailable' and o.value ->> 'cause' = 'config'), false),
          count(*) filter (where o.value ->> 'kind' = 'succeeded' and coalesce((o.value ->> 'sent')::integer, 0) > 0),
          max(o.value ->> 'error') filter (where o.value ->> 'kind' = 'unavailable'),
-         bool_and(o.value ->> 'kind' = 'succeeded' and o.key = o.key::uuid::text)
+         -- Not null for an outcome without a kind (bool_and would skip it): that one is retried.
+         coalesce(bool_and(coalesce(o.value ->> 'kind' = 'succeeded' and o.key = o.key::uuid::text, false)), false)
     into v_failures, v_config, v_successes, v_error, v_all_succeeded
     from jsonb_each(coalesce(p_outcomes, '{}'::jsonb)) o;
   if v_failures > 0 then
@@ -70,8 +76,8 @@ begin
   -- update completes the jobs still this worker's, and the others are reported lost: the same rows
   -- and values as the general statement below, without reading and locking each job first. Its
   -- WHERE is checked again on a row changed since the snapshot, so a job taken back meanwhile is
-  -- not touched. Jobs are found by primary key from an array and each one's result by its key in
-  -- p_outcomes, not by a join the planner could turn into a scan of the table.
+  -- not touched. Jobs are found by primary key from an array (in id order) and each one's result
+  -- by its key in p_outcomes, not by a join the planner could turn into a scan of the table.
   if v_all_succeeded and not p_report_completed then
     return query
     with settled as (

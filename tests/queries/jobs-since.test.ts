@@ -33,6 +33,17 @@ async function seedMixedIds(): Promise<number> {
      select 'webhook/pull_request', '{}', 'queued', now() - make_interval(mins => g * 41) from generate_series(0, 100) g`,
     [],
   );
+  // Ids of another version whose first 48 bits read as a time inside the windows below: in the
+  // primary-key range and in the other-ids index at once, counted once all the same.
+  await t.query(
+    `insert into background_jobs (id, type, payload, status, created_at)
+     select encode(overlay(uuid_send(gen_random_uuid())
+                     placing substring(uuid_send(webhook_uuid_v7_floor(now() - make_interval(mins => g * 47))) from 1 for 6)
+                     from 1 for 6), 'hex')::uuid,
+            'webhook/repository', '{}', 'completed', now() - make_interval(mins => g * 53)
+       from generate_series(0, 60) g`,
+    [],
+  );
   // Random ids: jobs from before time-ordered ids, or inserted with an id of their own.
   await t.query(
     `insert into background_jobs (id, type, payload, status, created_at)
@@ -62,11 +73,12 @@ describe('time-ordered job ids', () => {
       `select webhook_uuid_v7_floor('2026-11-30 12:00:00+00') < webhook_uuid_v7_floor('2026-11-30 12:00:00.001+00') as ms,
               webhook_uuid_v7_floor('2026-11-30 12:00:00+00')::text as at,
               webhook_uuid_v7_floor('-infinity')::text as before_epoch,
-              webhook_uuid_v7_floor('infinity') > webhook_uuid_v7_floor('9999-12-31') as after_all`,
+              webhook_uuid_v7_floor('infinity') > webhook_uuid_v7_floor('9999-12-31') as after_all,
+              webhook_uuid_v7_floor(null) is null as null_for_null`,
       [],
     );
     // 2026-11-30T12:00:00Z is 1796040000000 ms = 0x01a2_2c53_8200.
-    expect(order).toEqual({ ms: true, at: '01a22c53-8200-0000-0000-000000000000', before_epoch: '00000000-0000-0000-0000-000000000000', after_all: true });
+    expect(order).toEqual({ ms: true, at: '01a22c53-8200-0000-0000-000000000000', before_epoch: '00000000-0000-0000-0000-000000000000', after_all: true, null_for_null: true });
   });
 
   it('a job inserted now gets an id whose time is within the insert, never before created_at', async () => {
@@ -83,8 +95,15 @@ describe('time-ordered job ids', () => {
 describe('webhook_jobs_since', () => {
   it('answers what created_at >= t answers, for every kind of id, each job once', async () => {
     const total = await seedMixedIds();
-    expect(total).toBe(121 + 101 + 101);
-    for (const since of ['1 hour', '24 hours', '36 hours', '71 hours', '10 days', '0 seconds']) {
+    expect(total).toBe(121 + 101 + 61 + 101);
+    const [overlap] = await t.query(
+      `select count(*)::int as n from background_jobs
+        where type = 'webhook/repository' and id >= webhook_uuid_v7_floor(now() - interval '24 hours 1 minute')
+          and created_at >= now() - interval '24 hours'`,
+      [],
+    );
+    expect(overlap?.n, 'jobs in both branches for a 24-hour window').toBeGreaterThan(10);
+    for (const since of ['1 hour', '24 hours', '36 hours', '71 hours', '10 days', '0 seconds', '-1 hour']) {
       const expected = await t.query(`select id from background_jobs where created_at >= now() - $1::interval`, [since]);
       const found = await t.query(`select id from webhook_jobs_since(now() - $1::interval)`, [since]);
       expect(ids(found), since).toEqual(ids(expected));
@@ -95,7 +114,7 @@ describe('webhook_jobs_since', () => {
       `select type, count(*)::int as n from webhook_jobs_since(now() - interval '24 hours') group by 1 order by 1`,
       [],
     );
-    expect(byType.map((r) => r.type)).toEqual(['webhook/issues', 'webhook/pull_request', 'webhook/push']);
+    expect(byType.map((r) => r.type)).toEqual(['webhook/issues', 'webhook/pull_request', 'webhook/push', 'webhook/repository']);
     expect(await t.query('select * from webhook_jobs_since(null)', [])).toEqual([]);
   });
 
@@ -108,9 +127,9 @@ describe('webhook_jobs_since', () => {
       [],
     );
     expect(windowed).toEqual(direct);
-    expect(windowed.length).toBe(3);
+    expect(windowed.length).toBe(4);
     const all = await t.query('select sum(total)::int as n from get_job_statistics_summary()', []);
-    expect(all[0]?.n).toBe(323);
+    expect(all[0]?.n).toBe(384);
   });
 
   reportSkip('the plans of webhook_jobs_since', 'needs auto_explain, a PostgreSQL module');
