@@ -91,7 +91,8 @@ async function writeDay(db: BenchDatabase, start: Date, n: number, templates: { 
          from generate_series(0, $2 - 1) i`,
       [start.toISOString(), n],
     );
-    await tx.unsafe(`update sim_day set job_id = gen_random_uuid() where kind in ('pr', 'push')`);
+    // Time-ordered ids of the simulated time, as webhook_uuid_v7() gives jobs as they are created.
+    await tx.unsafe(`update sim_day set job_id = public.webhook_uuid_v7_at(at) where kind in ('pr', 'push')`);
     await tx.unsafe(`update sim_day s set job_id = p.job_id from sim_day p where s.kind = 'push+' and p.i = s.i - 1`);
     await tx.unsafe(
       `insert into public.background_jobs (id, type, payload, status, result, error, retry_count, max_retries, priority, run_at,

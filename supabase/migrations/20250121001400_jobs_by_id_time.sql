@@ -96,6 +96,9 @@ returns table (
 language plpgsql
 stable
 set search_path = public
+-- Its estimates run far above the rows it reads (the other-ids index holds few), which had JIT
+-- compile it on every call at 1M jobs: 21 ms of an 87 ms call (BENCHMARKS.md §6).
+set jit = off
 as $$
 begin
   return query
