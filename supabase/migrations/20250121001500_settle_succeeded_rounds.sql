@@ -3,8 +3,8 @@
 -- settle_webhook_round read every job of the round (locking it), joined it to its outcome, updated
 -- it and joined the answer back to the outcomes: four passes over the round for what is, in the
 -- drain's usual round, "complete these jobs if they are still mine". That round now takes one
--- UPDATE … FROM the outcomes; a round with any other outcome runs the general statement as before.
--- Measured on the queue benchmark (BENCHMARKS.md).
+-- UPDATE by primary key; a round with any other outcome runs the general statement as before.
+-- Measured on the queue benchmark (BENCHMARKS.md §4).
 
 create or replace function public.settle_webhook_round(
   p_worker text,
