@@ -263,7 +263,7 @@ async function settleAlone(deps: DrainDeps, round: RanRound, summary: DrainSumma
   let settled = new Map<string, SettledOutcome>();
   let failure: string | null = null;
   try {
-    settled = new Map([...(await settleRound(deps.db, round.owner, round.reports, deps.settings))].map(([id, s]) => [id, s.outcome]));
+    settled = await settleRound(deps.db, round.owner, round.reports, deps.settings);
   } catch (error) {
     // The leases stay: the jobs run again once they expire (their Inngest ids repeat).
     failure = errorMessage(error);
@@ -306,10 +306,11 @@ async function settleRound(
   owner: string,
   reports: ReadonlyMap<string, JobReport>,
   settings: DrainSettings,
-): Promise<Map<string, { outcome: SettledOutcome }>> {
+): Promise<Map<string, SettledOutcome>> {
   for (let attempt = 1; ; attempt += 1) {
     try {
-      return await settleJobs(db, owner, reports, settings);
+      const settled = await settleJobs(db, owner, reports, settings);
+      return new Map([...settled].map(([id, s]) => [id, s.outcome]));
     } catch (error) {
       if (attempt >= SETTLE_ATTEMPTS) throw error;
       await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
