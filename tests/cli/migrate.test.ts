@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS_DIR, migratePostgres, migrationFiles } from '../../src/node/migrations.ts';
-import { cliEnv, runCli, spawnCli } from '../helpers/cli.ts';
+import { cliEnv, eventually, runCli, spawnCli } from '../helpers/cli.ts';
 import { migrateWithSupabaseCli } from '../helpers/supabase-cli.ts';
 import { createEmptyDatabase, onPostgres, reportSkip } from '../helpers/test-db.ts';
 
@@ -144,8 +144,10 @@ describe.skipIf(!onPostgres)('webhook-router migrate run twice at the same time'
     try {
       await holder`select pg_advisory_lock(hashtextextended('webhook_router.migrations', 0))`;
       const run = spawnCli(['migrate'], cliEnv({ DATABASE_URL: fresh.url }));
-      await new Promise((r) => setTimeout(r, 2_500));
-      expect(run.output()).toContain('another migrate is running on this database; waiting for it to finish');
+      // The CLI's start-up takes a few seconds on a loaded machine: wait for the message, not a fixed time.
+      const waiting = 'another migrate is running on this database; waiting for it to finish';
+      await eventually(async () => (run.output().includes(waiting) ? true : undefined), 20_000, 'the waiting message');
+      expect(run.output()).toContain(waiting);
       expect(await fresh.query(`select to_regclass('webhook_router.migrations') as t`, [])).toEqual([{ t: null }]);
       await holder`select pg_advisory_unlock(hashtextextended('webhook_router.migrations', 0))`;
       expect(await run.exit).toEqual({ code: 0, signal: null });

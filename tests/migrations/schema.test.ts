@@ -139,13 +139,22 @@ describe('claim index', () => {
 });
 
 describe('row level security and grants', () => {
-  const TABLES = ['background_jobs', 'webhook_deliveries', 'webhook_circuit_breakers', 'webhook_delivery_duplicates', 'webhook_drain_marker'];
+  const TABLES = [
+    'background_jobs',
+    'webhook_deliveries',
+    'webhook_circuit_breakers',
+    'webhook_delivery_duplicates',
+    'webhook_drain_marker',
+    'webhook_repository_workspace_counts',
+  ];
   const INSERTS: Record<string, string> = {
     background_jobs: `insert into background_jobs (type, payload) values ('webhook/push', '{}')`,
     webhook_deliveries: `insert into webhook_deliveries (delivery_id, event, route, status_code) values ('rls-test', 'ping', 'inline', 200)`,
     webhook_circuit_breakers: `insert into webhook_circuit_breakers (name) values ('rls-test')`,
     webhook_delivery_duplicates: `insert into webhook_delivery_duplicates (delivery_id, duplicate_of, reason) values ('rls-test', 'rls-visible', 'body')`,
     webhook_drain_marker: `update webhook_drain_marker set held_by = 'rls-test' returning id`,
+    webhook_repository_workspace_counts: `insert into webhook_repository_workspace_counts (repository_id, active_workspaces)
+      select id, 0 from repositories where full_name = 'acme/rls-test' on conflict (repository_id) do nothing returning repository_id`,
   };
   const UPDATES: Record<string, string> = {
     background_jobs: `status = 'ignored'`,
@@ -153,6 +162,7 @@ describe('row level security and grants', () => {
     webhook_circuit_breakers: `state = 'open'`,
     webhook_delivery_duplicates: `reason = 'body'`,
     webhook_drain_marker: `held_by = 'x'`,
+    webhook_repository_workspace_counts: 'active_workspaces = 0',
   };
   const FUNCTIONS = [
     'webhook_affected_workspaces(bigint, text)',
@@ -170,6 +180,10 @@ describe('row level security and grants', () => {
     'webhook_uuid_v7_floor(timestamptz)',
     'webhook_uuid_v7_at(timestamptz)',
     'webhook_jobs_since(timestamptz)',
+    'webhook_recount_workspaces()',
+    'webhook_count_link_change()',
+    'webhook_count_workspace_change()',
+    'webhook_recount_after_truncate()',
     'complete_webhook_job(uuid, text, jsonb)',
     'complete_webhook_jobs(text, jsonb)',
     'fail_webhook_job(uuid, text, text, boolean, jsonb, double precision, double precision)',
@@ -211,6 +225,9 @@ describe('row level security and grants', () => {
     );
     await t.query(`insert into webhook_circuit_breakers (name) values ('rls-visible')`, []);
     await t.query(`insert into webhook_delivery_duplicates (delivery_id, duplicate_of, reason) values ('rls-visible-2', 'rls-visible', 'body')`, []);
+    // A repository in one workspace: its kept count is a row of webhook_repository_workspace_counts.
+    await seedRepository(t.query, { fullName: 'acme/rls-visible', githubId: 778, workspaces: 1 });
+    await seedRepository(t.query, { fullName: 'acme/rls-test', githubId: 779, workspaces: 0 });
   });
 
   it('RLS is enabled on every private table', async () => {
