@@ -10,7 +10,7 @@
 -- workspaces. The count is only ever trusted when it is above zero: a repository whose kept count
 -- is zero or missing is counted as before, so a count gone stale (say the host app recreated its
 -- tables without our triggers) can misstate a number in an answer, never turn a delivery away as
--- no_workspace. `select webhook_recount_workspaces()` rebuilds every count.
+-- no_workspace. `select webhook_recount_workspaces()` reinstalls the triggers and rebuilds every count.
 --
 -- receive_webhook_delivery also called five functions (the dedup lookup, the count, record,
 -- enqueue, the drain kick), each a PL/pgSQL call with its own SET search_path, statements and
@@ -31,8 +31,8 @@ create policy webhook_repository_workspace_counts_service_role on public.webhook
   for all to service_role using (true) with check (true);
 
 -- Every count from the links, exactly as webhook_affected_workspaces counts them (one repository
--- row). For the migration, after a TRUNCATE, and for operators who suspect a stale count.
-create or replace function public.webhook_recount_workspaces()
+-- row): after a TRUNCATE, and through webhook_recount_workspaces().
+create or replace function public.webhook_count_workspaces_from_links()
 returns integer
 language plpgsql
 security definer
@@ -120,31 +120,39 @@ security definer
 set search_path = public
 as $$
 begin
-  perform public.webhook_recount_workspaces();
+  perform public.webhook_count_workspaces_from_links();
   return null;
 end;
 $$;
 
-drop trigger if exists webhook_count_links on public.workspace_repositories;
-create trigger webhook_count_links
-  after insert or delete or update of workspace_id, repository_id on public.workspace_repositories
-  for each row execute function public.webhook_count_link_change();
-drop trigger if exists webhook_count_workspace_deleted on public.workspaces;
-create trigger webhook_count_workspace_deleted
-  before delete on public.workspaces
-  for each row execute function public.webhook_count_workspace_change();
-drop trigger if exists webhook_count_workspace_activity on public.workspaces;
-create trigger webhook_count_workspace_activity
-  after update of is_active on public.workspaces
-  for each row execute function public.webhook_count_workspace_change();
-drop trigger if exists webhook_recount_links_truncated on public.workspace_repositories;
-create trigger webhook_recount_links_truncated
-  after truncate on public.workspace_repositories
-  for each statement execute function public.webhook_recount_after_truncate();
-drop trigger if exists webhook_recount_workspaces_truncated on public.workspaces;
-create trigger webhook_recount_workspaces_truncated
-  after truncate on public.workspaces
-  for each statement execute function public.webhook_recount_after_truncate();
+-- Installs the triggers (again, if the host app's tables were recreated without them) and
+-- rebuilds every count: what the migration runs, and the repair for operators. Returns the number
+-- of repositories counted.
+create or replace function public.webhook_recount_workspaces()
+returns integer
+language plpgsql
+security definer
+set search_path = public
+as $$
+begin
+  create or replace trigger webhook_count_links
+    after insert or delete or update of workspace_id, repository_id on public.workspace_repositories
+    for each row execute function public.webhook_count_link_change();
+  create or replace trigger webhook_count_workspace_deleted
+    before delete on public.workspaces
+    for each row execute function public.webhook_count_workspace_change();
+  create or replace trigger webhook_count_workspace_activity
+    after update of is_active on public.workspaces
+    for each row execute function public.webhook_count_workspace_change();
+  create or replace trigger webhook_recount_links_truncated
+    after truncate on public.workspace_repositories
+    for each statement execute function public.webhook_recount_after_truncate();
+  create or replace trigger webhook_recount_workspaces_truncated
+    after truncate on public.workspaces
+    for each statement execute function public.webhook_recount_after_truncate();
+  return public.webhook_count_workspaces_from_links();
+end;
+$$;
 
 select public.webhook_recount_workspaces();
 
@@ -266,6 +274,7 @@ declare
 begin
   foreach f in array array[
     'public.webhook_recount_workspaces()',
+    'public.webhook_count_workspaces_from_links()',
     'public.webhook_count_link_change()',
     'public.webhook_count_workspace_change()',
     'public.webhook_recount_after_truncate()',

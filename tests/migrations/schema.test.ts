@@ -181,6 +181,7 @@ describe('row level security and grants', () => {
     'webhook_uuid_v7_at(timestamptz)',
     'webhook_jobs_since(timestamptz)',
     'webhook_recount_workspaces()',
+    'webhook_count_workspaces_from_links()',
     'webhook_count_link_change()',
     'webhook_count_workspace_change()',
     'webhook_recount_after_truncate()',

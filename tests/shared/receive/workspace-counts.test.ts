@@ -110,12 +110,24 @@ describe('kept workspace counts', () => {
     expect(await mismatches()).toEqual([]);
   });
 
-  it('a truncate of the links recounts; webhook_recount_workspaces() repairs a count changed behind the triggers', async () => {
+  it('a truncate of the links recounts; webhook_recount_workspaces() repairs counts changed behind the triggers and reinstalls them', async () => {
     const a = await repository(4);
     await t.query('update webhook_repository_workspace_counts set active_workspaces = 99 where repository_id = $1', [a.repositoryId]);
     expect(await mismatches()).not.toEqual([]);
     const [row] = await t.query('select webhook_recount_workspaces() as n', []);
     expect(Number(row?.n)).toBeGreaterThan(0);
+    expect(await kept(a.repositoryId)).toBe(4);
+    expect(await mismatches()).toEqual([]);
+
+    // The host app's tables recreated without our triggers (here: the triggers dropped): counts go
+    // stale until webhook_recount_workspaces() puts the triggers back and recounts.
+    await t.query('drop trigger webhook_count_links on workspace_repositories', []);
+    await t.query('drop trigger webhook_count_workspace_activity on workspaces', []);
+    await t.query(`update workspaces set is_active = false where id = $1`, [a.workspaceIds[0]]);
+    expect(await kept(a.repositoryId)).toBe(4);
+    await t.query('select webhook_recount_workspaces()', []);
+    expect(await kept(a.repositoryId)).toBe(3);
+    await t.query(`update workspaces set is_active = true where id = $1`, [a.workspaceIds[0]]);
     expect(await kept(a.repositoryId)).toBe(4);
     expect(await mismatches()).toEqual([]);
 
