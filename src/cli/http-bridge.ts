@@ -67,5 +67,16 @@ export function toWebRequest(req: IncomingMessage, origin: string, maxBodyBytes 
 export async function sendWebResponse(res: ServerResponse, response: Response): Promise<void> {
   res.statusCode = response.status;
   response.headers.forEach((value, name) => res.setHeader(name, value));
-  res.end(Buffer.from(await response.arrayBuffer()));
+  // The body's chunks straight from its reader: arrayBuffer() reads the same chunks through
+  // several more layers of promises and copies them once more.
+  const chunks: Uint8Array[] = [];
+  if (response.body) {
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+    }
+  }
+  res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
 }

@@ -1,5 +1,5 @@
 import { KNOWN_ACTIONS } from './actions.ts';
-import { isSupportedEvent, type SupportedEvent } from './events.ts';
+import { isSupportedEvent, SUPPORTED_EVENTS, type SupportedEvent } from './events.ts';
 import type { WebhookPayload } from './payloads.ts';
 import { unstorableReason } from './storable.ts';
 
@@ -163,7 +163,38 @@ const FOREIGN_KEYS: readonly string[] = [
 /** What issues, pull requests and hooks carry and a repository event never does (a label, milestone or meta event's body). */
 const NOT_IN_REPOSITORY_EVENTS: readonly string[] = ['label', 'milestone', 'assignee', 'number', 'requested_reviewer', 'hook', 'hook_id', 'zen'];
 
+// Per event, every key the searches below look for: a payload with none of them (nearly all)
+// skips them.
+const MISFIT_KEYS = Object.fromEntries(
+  SUPPORTED_EVENTS.map((event) => [
+    event,
+    new Set([
+      ...Object.entries(DEFINING_KEYS).flatMap(([other, keys]) => (other === event ? [] : keys)),
+      ...FOREIGN_KEYS,
+      ...(event === 'repository' ? NOT_IN_REPOSITORY_EVENTS : []),
+    ]),
+  ]),
+) as unknown as Record<SupportedEvent, ReadonlySet<string>>;
+
 function eventMisfit(event: SupportedEvent, payload: Obj): string | null {
+  let suspect = false;
+  const keys = MISFIT_KEYS[event];
+  // A parsed payload's keys are its own (JSON.parse adds none to the prototype), so this sees
+  // every key the `in` searches below could find.
+  for (const key in payload) {
+    if (keys.has(key)) {
+      suspect = true;
+      break;
+    }
+  }
+  if (suspect) {
+    const misfit = keyMisfit(event, payload);
+    if (misfit !== null) return misfit;
+  }
+  return actionMisfit(event, payload);
+}
+
+function keyMisfit(event: SupportedEvent, payload: Obj): string | null {
   for (const [other, keys] of Object.entries(DEFINING_KEYS)) {
     if (other === event) continue;
     const foreign = keys.find((key) => key in payload);
@@ -171,6 +202,10 @@ function eventMisfit(event: SupportedEvent, payload: Obj): string | null {
   }
   const alien = FOREIGN_KEYS.find((key) => key in payload) ?? (event === 'repository' ? NOT_IN_REPOSITORY_EVENTS.find((key) => key in payload) : undefined);
   if (alien !== undefined) return `the payload has "${alien}", which ${event} events do not carry.`;
+  return null;
+}
+
+function actionMisfit(event: SupportedEvent, payload: Obj): string | null {
   if (event === 'pull_request' || event === 'issues' || event === 'repository') {
     const action = payload['action'];
     if (typeof action === 'string' && action !== '' && !KNOWN_ACTIONS[event].has(action)) {

@@ -21,7 +21,12 @@ function pick(source: unknown, keys: readonly string[], maxText = SHORT_TEXT): O
 const MAX_REF = 1024;
 
 function compact(object: Obj): Obj {
-  return Object.fromEntries(Object.entries(object).filter(([, v]) => v !== undefined));
+  const out: Obj = {};
+  for (const key of Object.keys(object)) {
+    const value = object[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
 }
 
 /**

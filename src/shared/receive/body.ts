@@ -3,13 +3,9 @@ export async function readBodyWithLimit(request: Request, limit: number): Promis
   const declared = Number(request.headers.get('content-length') ?? Number.NaN);
   if (Number.isFinite(declared) && declared > limit) return null;
   if (!request.body) return new Uint8Array(0);
-  if (Number.isFinite(declared)) {
-    // The length is declared and within the limit: one native read. A body longer than it declared
-    // is cut by the HTTP layer, but check anyway.
-    const body = new Uint8Array(await request.arrayBuffer());
-    return body.byteLength > limit ? null : body;
-  }
-
+  // Read with the stream's own reader whether or not a length is declared (a body longer than it
+  // declared is cut by the HTTP layer, but this counts anyway): arrayBuffer() reads the same
+  // chunks through several more layers of promises and copies them once more.
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -23,6 +19,9 @@ export async function readBodyWithLimit(request: Request, limit: number): Promis
     }
     chunks.push(value);
   }
+  // One chunk (a buffered body, as Netlify hands over) is the body itself: the reader's to keep.
+  const only = chunks.length === 1 ? chunks[0] : undefined;
+  if (only !== undefined && only.buffer instanceof ArrayBuffer) return only as Uint8Array<ArrayBuffer>;
   const body = new Uint8Array(total);
   let offset = 0;
   for (const part of chunks) {
