@@ -44,6 +44,7 @@ import {
 import { signatureOf } from '../tests/helpers/sign.ts';
 import { startStandin } from './lib/inngest-standin.ts';
 import { oneAtATime, openLoop, summarizeAnswers, type AnswerSummary } from './lib/load.ts';
+import { postgresCpuMs, processCpuMs } from './lib/proc-cpu.ts';
 import { ratio, sleep, summarize, type Summary } from './lib/stats.ts';
 
 export interface AckOptions {
@@ -71,6 +72,12 @@ export interface AckOptions {
    * forced checkpoint (another session creating a database) can spoil a single try.
    */
   search: { rates: number[]; stepSeconds: number; p99BudgetMs: number; tries: number } | null;
+  /**
+   * CPU per delivery of each receiver (its process and the PostgreSQL server, from /proc) at one
+   * rate, receivers alternating for `rounds` rounds; null to skip. What a rate's tail hides: on
+   * two cores shared with PostgreSQL and the load generator, a receiver's highest rate follows it.
+   */
+  cpu: { rate: number; seconds: number; rounds: number } | null;
   /** Fresh processes of each receiver (alternating), and deliveries sent one at a time to each. */
   coldStart: { spawns: number; deliveries: number } | null;
   /** In-process timings of the hybrid path's steps (verify, parse, the receive round trip). */
@@ -87,6 +94,7 @@ export const FULL_ACK: AckOptions = {
   loadWorkspaces: 100,
   steady: { rate: 200, seconds: 20 },
   search: { rates: [100, 200, 300, 400, 600, 800, 1000, 1200, 1500, 2000], stepSeconds: 8, p99BudgetMs: 25, tries: 3 },
+  cpu: { rate: 600, seconds: 8, rounds: 3 },
   coldStart: { spawns: 3, deliveries: 50 },
   breakdownSamples: 200,
 };
@@ -150,6 +158,26 @@ export interface SearchResult {
   foundLimit: Record<LoadReceiver, boolean>;
 }
 
+export interface CpuRound {
+  receiver: LoadReceiver;
+  round: number;
+  ok: number;
+  /** µs of CPU per delivery answered: the receiver's process, the PostgreSQL server, both. */
+  receiverUs: number;
+  postgresUs: number;
+  totalUs: number;
+}
+
+export interface CpuComparison {
+  rate: number;
+  seconds: number;
+  rounds: CpuRound[];
+  /** Median per receiver of each round's figures. */
+  median: Record<LoadReceiver, { receiverUs: number; postgresUs: number; totalUs: number }>;
+  /** hybrid ÷ bare of the medians. */
+  ratio: { receiver: number; postgres: number; total: number };
+}
+
 export interface ColdStartRun {
   receiver: LoadReceiver;
   spawn: number;
@@ -182,6 +210,8 @@ export interface AckResult {
   sizes: AckSizeResult[];
   steady: SteadyResult | null;
   search: SearchResult | null;
+  /** Null when skipped or where /proc cannot tell. */
+  cpu: CpuComparison | null;
   coldStart: ColdStartRun[];
   goals: AckGoals;
   /** Median in-process cost of each hybrid step, ms (for "where the time goes"). */
@@ -254,6 +284,54 @@ async function loadRun(
     achievedRate: run.achievedRate,
     maxScheduleLagMs: run.maxScheduleLagMs,
     ...summarizeAnswers(run.answers, [202]),
+  };
+}
+
+/** Alternating open-loop runs of each receiver, CPU per delivery from /proc (null where it cannot tell). */
+async function cpuComparison(
+  options: NonNullable<AckOptions['cpu']>,
+  urls: Record<LoadReceiver, string>,
+  pids: Record<LoadReceiver, number | undefined>,
+  workspaces: number,
+  agent: Agent,
+  count: (ok: number, receiver: LoadReceiver) => void,
+): Promise<CpuComparison | null> {
+  const rounds: CpuRound[] = [];
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const receiver of (round % 2 === 1 ? ['bare', 'hybrid'] : ['hybrid', 'bare']) as LoadReceiver[]) {
+      const deliveries = pullRequests(Math.round(options.rate * options.seconds), workspaces);
+      await sleep(1_000);
+      const before = { own: processCpuMs(pids[receiver]), server: postgresCpuMs() };
+      const run = await openLoop(urls[receiver], deliveries, options.rate, agent);
+      const after = { own: processCpuMs(pids[receiver]), server: postgresCpuMs() };
+      const ok = summarizeAnswers(run.answers, [202]).ok;
+      count(ok, receiver);
+      if (before.own === null || after.own === null || before.server === null || after.server === null || ok === 0) return null;
+      const per = (ms: number) => Math.round((ms * 1000) / ok);
+      const receiverUs = per(after.own - before.own);
+      const postgresUs = per(after.server - before.server);
+      rounds.push({ receiver, round, ok, receiverUs, postgresUs, totalUs: receiverUs + postgresUs });
+    }
+  }
+  const medianOf = (receiver: LoadReceiver) => {
+    const mine = rounds.filter((r) => r.receiver === receiver);
+    return {
+      receiverUs: summarize(mine.map((r) => r.receiverUs)).p50,
+      postgresUs: summarize(mine.map((r) => r.postgresUs)).p50,
+      totalUs: summarize(mine.map((r) => r.totalUs)).p50,
+    };
+  };
+  const median = { bare: medianOf('bare'), hybrid: medianOf('hybrid') };
+  return {
+    rate: options.rate,
+    seconds: options.seconds,
+    rounds,
+    median,
+    ratio: {
+      receiver: ratio(median.hybrid.receiverUs, median.bare.receiverUs),
+      postgres: ratio(median.hybrid.postgresUs, median.bare.postgresUs),
+      total: ratio(median.hybrid.totalUs, median.bare.totalUs),
+    },
   };
 }
 
@@ -470,6 +548,21 @@ export async function run(partial: Partial<AckOptions> = {}): Promise<AckResult>
       search = { p99BudgetMs, stepSeconds, steps, verdicts, highest, foundLimit: { bare: !going.bare, hybrid: !going.hybrid } };
     }
 
+    let cpu: CpuComparison | null = null;
+    if (options.cpu) {
+      const { rate, seconds, rounds } = options.cpu;
+      log(`CPU per delivery: ${rate}/s for ${seconds} s, ${rounds} rounds of each receiver…`);
+      const pids = { bare: bare.process.pid, hybrid: receiver.process.pid };
+      cpu = await cpuComparison(options.cpu, urls, pids, options.loadWorkspaces, agent, (ok, name) => {
+        if (name === 'hybrid') answered += ok;
+        else bareAnswered += ok;
+      });
+      for (const r of cpu?.rounds ?? []) {
+        log(`cpu ${r.receiver} round ${r.round}: receiver ${r.receiverUs} µs, PostgreSQL ${r.postgresUs} µs per delivery (${r.ok} answered)`);
+      }
+      if (cpu) log(`cpu hybrid ÷ bare (medians): receiver ×${cpu.ratio.receiver}, PostgreSQL ×${cpu.ratio.postgres}, both ×${cpu.ratio.total}`);
+    }
+
     const coldStart: ColdStartRun[] = [];
     if (options.coldStart) {
       for (let spawn = 1; spawn <= options.coldStart.spawns; spawn++) {
@@ -544,6 +637,7 @@ export async function run(partial: Partial<AckOptions> = {}): Promise<AckResult>
       sizes,
       steady,
       search,
+      cpu,
       coldStart,
       goals,
       breakdown: steps,

@@ -173,6 +173,21 @@ export function formatSummary(results: {
         `Highest rate held: bare ${se.highest.bare}/s${se.foundLimit.bare ? '' : ' (the search ran out of rates)'}, hybrid ${se.highest.hybrid}/s${se.foundLimit.hybrid ? '' : ' (the search ran out of rates)'}; hybrid ÷ bare ×${g?.ratio}. Goal (≥ 0.8 × bare): ${yes(g?.met)}.`,
       );
     }
+    if (ack.cpu) {
+      const c = ack.cpu;
+      lines.push(
+        '',
+        `CPU per delivery at ${c.rate}/s (${c.seconds} s per round, receivers alternating; µs from /proc: the receiver's process, the PostgreSQL server):`,
+        '',
+        '| receiver | round | answered | receiver µs | PostgreSQL µs | both µs |',
+        '|---|---:|---:|---:|---:|---:|',
+      );
+      for (const r of c.rounds) lines.push(`| ${r.receiver} | ${r.round} | ${r.ok} | ${r.receiverUs} | ${r.postgresUs} | ${r.totalUs} |`);
+      lines.push(
+        '',
+        `Medians: bare ${c.median.bare.receiverUs} + ${c.median.bare.postgresUs} = ${c.median.bare.totalUs} µs, hybrid ${c.median.hybrid.receiverUs} + ${c.median.hybrid.postgresUs} = ${c.median.hybrid.totalUs} µs; hybrid ÷ bare: receiver ×${c.ratio.receiver}, PostgreSQL ×${c.ratio.postgres}, both ×${c.ratio.total}.`,
+      );
+    }
     if (ack.coldStart.length) {
       lines.push('', 'Cold start (a fresh process; deliveries one at a time; ms):', '', '| receiver | spawn | ready | 1st | 2nd–10th p50 | 11th+ p50 | all 50 |', '|---|---:|---:|---:|---:|---:|---:|');
       for (const c of ack.coldStart) {

@@ -77,10 +77,20 @@ describe.skipIf(!onPostgres)('benchmarks at tiny sizes', () => {
       loadWorkspaces: 12,
       steady: { rate: 20, seconds: 1 },
       search: { rates: [20, 40], stepSeconds: 0.5, p99BudgetMs: 10_000, tries: 1 },
+      cpu: { rate: 20, seconds: 1, rounds: 2 },
       coldStart: { spawns: 1, deliveries: 12 },
       breakdownSamples: 5,
     });
     expect(r.name).toBe('ack');
+    // CPU per delivery, receivers alternating: each round answered all 20 and cost some CPU.
+    expect(r.cpu?.rounds.map((c) => [c.receiver, c.round, c.ok])).toEqual([
+      ['bare', 1, 20],
+      ['hybrid', 1, 20],
+      ['hybrid', 2, 20],
+      ['bare', 2, 20],
+    ]);
+    for (const c of r.cpu!.rounds) expect(c.totalUs).toBe(c.receiverUs + c.postgresUs);
+    expect(r.cpu!.median.hybrid.totalUs).toBeGreaterThan(0);
     expect(r.sizes).toHaveLength(1);
     const [size] = r.sizes;
     expect(size?.workspaces).toBe(3);
