@@ -44,7 +44,7 @@ import {
 import { signatureOf } from '../tests/helpers/sign.ts';
 import { startStandin } from './lib/inngest-standin.ts';
 import { oneAtATime, openLoop, summarizeAnswers, type AnswerSummary } from './lib/load.ts';
-import { postgresCpuMs, processCpuMs } from './lib/proc-cpu.ts';
+import { postgresCpuByPid, postgresCpuSince, processCpuMs } from './lib/proc-cpu.ts';
 import { ratio, sleep, summarize, type Summary } from './lib/stats.ts';
 
 export interface AckOptions {
@@ -301,15 +301,15 @@ async function cpuComparison(
     for (const receiver of (round % 2 === 1 ? ['bare', 'hybrid'] : ['hybrid', 'bare']) as LoadReceiver[]) {
       const deliveries = pullRequests(Math.round(options.rate * options.seconds), workspaces);
       await sleep(1_000);
-      const before = { own: processCpuMs(pids[receiver]), server: postgresCpuMs() };
+      const before = { own: processCpuMs(pids[receiver]), server: postgresCpuByPid() };
       const run = await openLoop(urls[receiver], deliveries, options.rate, agent);
-      const after = { own: processCpuMs(pids[receiver]), server: postgresCpuMs() };
+      const after = { own: processCpuMs(pids[receiver]), server: before.server && postgresCpuSince(before.server) };
       const ok = summarizeAnswers(run.answers, [202]).ok;
       count(ok, receiver);
-      if (before.own === null || after.own === null || before.server === null || after.server === null || ok === 0) return null;
+      if (before.own === null || after.own === null || after.server === null || ok === 0) return null;
       const per = (ms: number) => Math.round((ms * 1000) / ok);
       const receiverUs = per(after.own - before.own);
-      const postgresUs = per(after.server - before.server);
+      const postgresUs = per(after.server);
       rounds.push({ receiver, round, ok, receiverUs, postgresUs, totalUs: receiverUs + postgresUs });
     }
   }

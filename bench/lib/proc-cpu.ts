@@ -26,29 +26,39 @@ export function processCpuMs(pid: number | undefined): number | null {
 }
 
 /**
- * CPU every running PostgreSQL process has used so far (backends, WAL writer, checkpointer), ms.
- * The server is shared: other databases' work in the same interval counts too, so compare
- * receivers measured alternately, not one reading. Exited backends are not counted.
+ * CPU each running PostgreSQL process (backends, WAL writer, checkpointer) has used so far, ms by
+ * pid; null when /proc cannot tell. The server is shared: other databases' work counts too, so
+ * compare receivers measured alternately, not one reading.
  */
-export function postgresCpuMs(): number | null {
-  let total = 0;
-  let found = false;
+export function postgresCpuByPid(): Map<number, number> | null {
   let entries: string[];
   try {
     entries = readdirSync('/proc');
   } catch {
     return null;
   }
+  const cpu = new Map<number, number>();
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (!stat.includes(' (postgres) ')) continue;
-      total += statCpuMs(stat, false);
-      found = true;
+      if (stat.includes(' (postgres) ')) cpu.set(Number(entry), statCpuMs(stat, false));
     } catch {
       // The process ended between the listing and the read.
     }
   }
-  return found ? total : null;
+  return cpu.size > 0 ? cpu : null;
+}
+
+/**
+ * PostgreSQL CPU used since `before`, ms: each process's growth, a process started since counted
+ * whole. A process that ended meanwhile (a pooled connection closed when idle) is left out, not
+ * subtracted: summing the live processes' totals instead would go backwards when one ends.
+ */
+export function postgresCpuSince(before: Map<number, number>): number | null {
+  const now = postgresCpuByPid();
+  if (now === null) return null;
+  let total = 0;
+  for (const [pid, ms] of now) total += ms - (before.get(pid) ?? 0);
+  return total;
 }
