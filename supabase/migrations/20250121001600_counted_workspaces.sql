@@ -9,8 +9,9 @@
 -- webhook_repository_workspace_counts by triggers on the host app's workspace_repositories and
 -- workspaces. The count is only ever trusted when it is above zero: a repository whose kept count
 -- is zero or missing is counted as before, so a count gone stale (say the host app recreated its
--- tables without our triggers) can misstate a number in an answer, never turn a delivery away as
--- no_workspace. `select webhook_recount_workspaces()` reinstalls the triggers and rebuilds every count.
+-- tables without our triggers) never turns a delivery away as no_workspace; one stale above the
+-- truth queues a job that finds no workspace and does nothing.
+-- `select webhook_recount_workspaces()` reinstalls the triggers and rebuilds every count.
 --
 -- receive_webhook_delivery also called five functions (the dedup lookup, the count, record,
 -- enqueue, the drain kick), each a PL/pgSQL call with its own SET search_path, statements and
@@ -19,8 +20,11 @@
 -- inline; pushes and repositories no workspace tracks keep record_webhook_delivery's path. pgbench,
 -- one client, 21 KB pull request into 100 workspaces: 1.2 ms before, 0.78 ms after.
 
+-- No foreign key to repositories: the host app's TRUNCATE of its tables must not need ours. A
+-- deleted repository's row is left at its last count, never matched again (receive looks counts
+-- up through repositories), and dropped by the next recount.
 create table if not exists public.webhook_repository_workspace_counts (
-  repository_id uuid primary key references public.repositories (id) on delete cascade,
+  repository_id uuid primary key,
   active_workspaces integer not null
 );
 alter table public.webhook_repository_workspace_counts enable row level security;
@@ -52,9 +56,19 @@ begin
 end;
 $$;
 
--- A link counts while its workspace exists and is active. The workspace row is read FOR SHARE,
--- which waits for (and is waited for by) a concurrent change of is_active: whichever commits
--- second sees the other's work, so the two never both miss (or both count) the same link.
+-- A link counts while its workspace exists and is active. A link change and an is_active switch
+-- of the same workspace serialize on a per-workspace advisory lock (shared for link changes,
+-- exclusive for the switch), taken before either reads: whichever commits second sees the other's
+-- work, so the two never both miss (or both count) a link. An advisory lock rather than a lock on
+-- the workspace row, so the host app's own updates of a workspace never wait on a link change.
+-- Under READ COMMITTED (the default, and PostgREST's) the counts stay exact; a REPEATABLE READ
+-- transaction reads from its snapshot and can miss a link committed after it began (see README).
+create or replace function public.webhook_workspace_lock_key(p_workspace_id uuid)
+returns integer
+language sql
+immutable
+as $$ select hashtext(p_workspace_id::text) $$;
+
 create or replace function public.webhook_count_link_change()
 returns trigger
 language plpgsql
@@ -65,15 +79,17 @@ declare
   v_active boolean;
 begin
   if tg_op in ('DELETE', 'UPDATE') then
+    perform pg_advisory_xact_lock_shared(7264513, public.webhook_workspace_lock_key(old.workspace_id));
     -- A workspace being deleted was already uncounted by its own trigger (it is gone here).
-    select w.is_active into v_active from public.workspaces w where w.id = old.workspace_id for share;
+    select w.is_active into v_active from public.workspaces w where w.id = old.workspace_id;
     if coalesce(v_active, false) then
       update public.webhook_repository_workspace_counts c set active_workspaces = c.active_workspaces - 1
        where c.repository_id = old.repository_id;
     end if;
   end if;
   if tg_op in ('INSERT', 'UPDATE') then
-    select w.is_active into v_active from public.workspaces w where w.id = new.workspace_id for share;
+    perform pg_advisory_xact_lock_shared(7264513, public.webhook_workspace_lock_key(new.workspace_id));
+    select w.is_active into v_active from public.workspaces w where w.id = new.workspace_id;
     if coalesce(v_active, false) then
       insert into public.webhook_repository_workspace_counts as c (repository_id, active_workspaces)
       values (new.repository_id, 1)
@@ -84,32 +100,43 @@ begin
 end;
 $$;
 
+-- Count rows are changed in repository order, so two switches that share repositories cannot
+-- deadlock on them.
 create or replace function public.webhook_count_workspace_change()
 returns trigger
 language plpgsql
 security definer
 set search_path = public
 as $$
+declare
+  v_delta integer;
+  v_workspace uuid;
+  v_repository uuid;
 begin
   if tg_op = 'DELETE' then
     -- Before the delete, while its links (deleted by the cascade after it) are still there.
-    if old.is_active then
-      update public.webhook_repository_workspace_counts c set active_workspaces = c.active_workspaces - 1
-        from public.workspace_repositories wr
-       where wr.workspace_id = old.id and c.repository_id = wr.repository_id;
+    if not coalesce(old.is_active, false) then
+      return old;
     end if;
-    return old;
+    v_delta := -1;
+    v_workspace := old.id;
+  else
+    -- Fired only when is_active changed (the trigger's WHEN), however the update changed it.
+    v_delta := case when coalesce(new.is_active, false) then 1 else -1 end;
+    if coalesce(new.is_active, false) = coalesce(old.is_active, false) then
+      return null;
+    end if;
+    v_workspace := new.id;
   end if;
-  if new.is_active and not old.is_active then
+  perform pg_advisory_xact_lock(7264513, public.webhook_workspace_lock_key(v_workspace));
+  for v_repository in
+    select wr.repository_id from public.workspace_repositories wr where wr.workspace_id = v_workspace order by 1
+  loop
     insert into public.webhook_repository_workspace_counts as c (repository_id, active_workspaces)
-    select wr.repository_id, 1 from public.workspace_repositories wr where wr.workspace_id = new.id
-    on conflict (repository_id) do update set active_workspaces = c.active_workspaces + 1;
-  elsif old.is_active and not new.is_active then
-    update public.webhook_repository_workspace_counts c set active_workspaces = c.active_workspaces - 1
-      from public.workspace_repositories wr
-     where wr.workspace_id = new.id and c.repository_id = wr.repository_id;
-  end if;
-  return null;
+    values (v_repository, greatest(v_delta, 0))
+    on conflict (repository_id) do update set active_workspaces = c.active_workspaces + v_delta;
+  end loop;
+  return case when tg_op = 'DELETE' then old end;
 end;
 $$;
 
@@ -141,9 +168,11 @@ begin
   create or replace trigger webhook_count_workspace_deleted
     before delete on public.workspaces
     for each row execute function public.webhook_count_workspace_change();
+  -- Any update that changes is_active, named in its SET list or not (a host trigger may set it).
   create or replace trigger webhook_count_workspace_activity
-    after update of is_active on public.workspaces
-    for each row execute function public.webhook_count_workspace_change();
+    after update on public.workspaces
+    for each row when (old.is_active is distinct from new.is_active)
+    execute function public.webhook_count_workspace_change();
   create or replace trigger webhook_recount_links_truncated
     after truncate on public.workspace_repositories
     for each statement execute function public.webhook_recount_after_truncate();
@@ -277,6 +306,7 @@ begin
     'public.webhook_count_workspaces_from_links()',
     'public.webhook_count_link_change()',
     'public.webhook_count_workspace_change()',
+    'public.webhook_workspace_lock_key(uuid)',
     'public.webhook_recount_after_truncate()',
     'public.receive_webhook_delivery(text, text, text, text, text, bigint, integer, jsonb, integer)'
   ] loop

@@ -104,8 +104,9 @@ describe('kept workspace counts', () => {
     // A link removed; a repository deleted takes its count with it.
     await t.query('delete from workspace_repositories where workspace_id = $1 and repository_id = $2', [a.workspaceIds[1], a.repositoryId]);
     expect(await kept(a.repositoryId)).toBe(3);
+    // A repository deleted: its links go by cascade and uncount; its row is never read again.
     await t.query('delete from repositories where id = $1', [b.repositoryId]);
-    expect(await kept(b.repositoryId)).toBeNull();
+    expect(await kept(b.repositoryId)).toBe(0);
 
     expect(await mismatches()).toEqual([]);
   });
@@ -136,6 +137,40 @@ describe('kept workspace counts', () => {
     const b = await repository(2);
     expect(await kept(b.repositoryId)).toBe(2);
     expect(await mismatches()).toEqual([]);
+  });
+});
+
+describe("the host app's own use of its tables", () => {
+  it('an update that changes is_active without naming it (a host trigger sets it) is counted', async () => {
+    const repo = await repository(2);
+    await t.query(`alter table workspaces add column if not exists plan text not null default 'paid'`, []);
+    await t.query(
+      `create or replace function host_plan_sets_active() returns trigger language plpgsql as $$
+       begin new.is_active := new.plan <> 'lapsed'; return new; end $$`,
+      [],
+    );
+    await t.query('create or replace trigger host_plan_sets_active before update on workspaces for each row execute function host_plan_sets_active()', []);
+    try {
+      await t.query(`update workspaces set plan = 'lapsed' where id = $1`, [repo.workspaceIds[0]]);
+      expect(await kept(repo.repositoryId)).toBe(1);
+      await t.query(`update workspaces set plan = 'paid' where id = $1`, [repo.workspaceIds[0]]);
+      expect(await kept(repo.repositoryId)).toBe(2);
+    } finally {
+      await t.query('drop trigger host_plan_sets_active on workspaces', []);
+      await t.query('drop function host_plan_sets_active()', []);
+    }
+    expect(await mismatches()).toEqual([]);
+  });
+
+  it('truncating the host tables at once works, and leaves no counts', async () => {
+    const db = await createTestDatabase();
+    try {
+      await seedRepository(db.query, { fullName: 'counts/truncated', githubId: 990_001, workspaces: 3 });
+      await db.query('truncate repositories, workspaces, workspace_repositories, workspace_metrics_cache', []);
+      expect(await db.query('select * from webhook_repository_workspace_counts', [])).toEqual([]);
+    } finally {
+      await db.close();
+    }
   });
 });
 
@@ -211,6 +246,27 @@ describe('concurrent changes', () => {
   const unlink = 'delete from workspace_repositories where workspace_id = $1 and repository_id = $2';
   const deactivate = 'update workspaces set is_active = false where id = $1 and $2::uuid is not null';
   const activate = 'update workspaces set is_active = true where id = $1 and $2::uuid is not null';
+
+  it.skipIf(!onPostgres)("a link being added does not hold up the host app's other updates of its workspace", async () => {
+    const repo = await repository(1);
+    const [w] = await t.query(`insert into workspaces (name) values ('busy') returning id`, []);
+    const url = t.url as string;
+    const one = postgres(url, { max: 1, onnotice: () => {} });
+    const two = postgres(url, { max: 1, onnotice: () => {}, connection: { lock_timeout: 2_000 } });
+    try {
+      const a = await one.reserve();
+      await a.unsafe('begin');
+      await a.unsafe(link, [w?.id, repo.repositoryId]);
+      // Another session renames the workspace meanwhile: no wait (the lock timeout would fail it).
+      await two.unsafe(`update workspaces set name = 'renamed' where id = $1`, [w?.id]);
+      await a.unsafe('commit');
+      a.release();
+    } finally {
+      await one.end({ timeout: 5 });
+      await two.end({ timeout: 5 });
+    }
+    expect(await kept(repo.repositoryId)).toBe(2);
+  });
 
   for (const [name, first, second, expected] of [
     ['a link added while its workspace is switched off', [link], [deactivate], 3],
