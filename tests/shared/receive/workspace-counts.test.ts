@@ -256,9 +256,9 @@ describe('concurrent changes', () => {
     try {
       const a = await one.reserve();
       await a.unsafe('begin');
-      await a.unsafe(link, [w?.id, repo.repositoryId]);
+      await a.unsafe(link, [String(w?.id), repo.repositoryId]);
       // Another session renames the workspace meanwhile: no wait (the lock timeout would fail it).
-      await two.unsafe(`update workspaces set name = 'renamed' where id = $1`, [w?.id]);
+      await two.unsafe(`update workspaces set name = 'renamed' where id = $1`, [String(w?.id)]);
       await a.unsafe('commit');
       a.release();
     } finally {
