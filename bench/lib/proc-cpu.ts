@@ -7,19 +7,18 @@ import { readdirSync, readFileSync } from 'node:fs';
 // USER_HZ: 100 on every Linux this runs on (sysconf(_SC_CLK_TCK); Node cannot read it).
 const MS_PER_TICK = 10;
 
-/** utime + stime (+ the children's, with `children`) of one process from /proc/<pid>/stat, ms. */
-function statCpuMs(stat: string, children: boolean): number {
+/** utime + stime of one process from /proc/<pid>/stat, ms. */
+function statCpuMs(stat: string): number {
   // Fields after the command name (which may hold spaces) start at state: field 3.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]) + (children ? Number(fields[13]) + Number(fields[14]) : 0);
-  return ticks * MS_PER_TICK;
+  return (Number(fields[11]) + Number(fields[12])) * MS_PER_TICK;
 }
 
 /** CPU the process has used so far, ms; null when /proc cannot tell. */
 export function processCpuMs(pid: number | undefined): number | null {
   if (pid === undefined) return null;
   try {
-    return statCpuMs(readFileSync(`/proc/${pid}/stat`, 'utf8'), false);
+    return statCpuMs(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return null;
   }
@@ -42,7 +41,7 @@ export function postgresCpuByPid(): Map<number, number> | null {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (stat.includes(' (postgres) ')) cpu.set(Number(entry), statCpuMs(stat, false));
+      if (stat.includes(' (postgres) ')) cpu.set(Number(entry), statCpuMs(stat));
     } catch {
       // The process ended between the listing and the read.
     }

@@ -18,7 +18,8 @@
 -- result set: perf put a fifth of the database's time in executor start-up and GUC save/restore
 -- for those calls. A job that cannot coalesce (everything but a push) now runs their statements
 -- inline; pushes and repositories no workspace tracks keep record_webhook_delivery's path. pgbench,
--- one client, 21 KB pull request into 100 workspaces: 1.2 ms before, 0.78 ms after.
+-- one client, 21 KB pull request into 100 workspaces, synchronous_commit off: 0.94-1.29 ms before,
+-- 0.51-0.82 ms after (BENCHMARKS.md, "This stop").
 
 -- No foreign key to repositories: the host app's TRUNCATE of its tables must not need ours. A
 -- deleted repository's row is left at its last count, never matched again (receive looks counts

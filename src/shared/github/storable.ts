@@ -30,13 +30,10 @@ export function unstorableReason(payload: unknown, jsonText?: string): string | 
   // The plain search first: it is several times quicker than the regex over a large text, and
   // without a "\u" the regex cannot match.
   const checkStrings = jsonText === undefined || (jsonText.includes('\\u') && SUSPECT_ESCAPE.test(jsonText));
-  if (!checkStrings) {
-    // Only the depth is left to check. Every level of nesting opens with its own "{" or "[", so
-    // text with at most MAX_PAYLOAD_DEPTH of them (brackets inside strings only add to the count)
-    // cannot nest deeper; otherwise walk the containers alone (strings need no look).
-    if (openingBrackets(jsonText as string, MAX_PAYLOAD_DEPTH + 1) <= MAX_PAYLOAD_DEPTH) return null;
-    return tooDeep(payload) ? `it is nested deeper than ${MAX_PAYLOAD_DEPTH} levels` : null;
-  }
+  // Only the depth is left to check then. Every level of nesting opens with its own "{" or "[", so
+  // text with at most MAX_PAYLOAD_DEPTH of them (brackets inside strings only add to the count)
+  // cannot nest deeper; otherwise the walk below checks the depth.
+  if (!checkStrings && openingBrackets(jsonText as string, MAX_PAYLOAD_DEPTH + 1) <= MAX_PAYLOAD_DEPTH) return null;
   const values: unknown[] = [payload];
   const depths: number[] = [0];
   while (values.length > 0) {
@@ -73,34 +70,4 @@ function openingBrackets(text: string, stop: number): number {
   for (let i = text.indexOf('{'); i !== -1 && count < stop; i = text.indexOf('{', i + 1)) count += 1;
   for (let i = text.indexOf('['); i !== -1 && count < stop; i = text.indexOf('[', i + 1)) count += 1;
   return count;
-}
-
-/** Whether an object or array sits at depth MAX_PAYLOAD_DEPTH or deeper (the walk above, containers only). */
-function tooDeep(payload: unknown): boolean {
-  const values: unknown[] = [payload];
-  const depths: number[] = [0];
-  while (values.length > 0) {
-    const value = values.pop();
-    const depth = depths.pop() as number;
-    if (typeof value !== 'object' || value === null) continue;
-    if (depth >= MAX_PAYLOAD_DEPTH) return true;
-    if (Array.isArray(value)) {
-      for (const child of value) {
-        if (typeof child === 'object' && child !== null) {
-          values.push(child);
-          depths.push(depth + 1);
-        }
-      }
-      continue;
-    }
-    const record = value as Record<string, unknown>;
-    for (const key in record) {
-      const child = record[key];
-      if (typeof child === 'object' && child !== null) {
-        values.push(child);
-        depths.push(depth + 1);
-      }
-    }
-  }
-  return false;
 }

@@ -39,5 +39,12 @@ describe('unstorableReason', () => {
   it('checks the nesting depth even when the text holds no suspect escape', () => {
     const text = `${'['.repeat(300)}1${']'.repeat(300)}`;
     expect(unstorableReason(JSON.parse(text), text)).toMatch(/nested deeper than 256/);
+    // At the limit either way: 256 opening brackets nest at most 255 deep; 257 can reach 256.
+    const at = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+    expect(unstorableReason(JSON.parse(at(256)), at(256))).toBeNull();
+    expect(unstorableReason(JSON.parse(at(257)), at(257))).toMatch(/nested deeper than 256/);
+    // Many brackets side by side are shallow: counted past the limit, then walked and found fine.
+    const wide = `[${Array.from({ length: 400 }, () => '{"a":[]}').join(',')}]`;
+    expect(unstorableReason(JSON.parse(wide), wide)).toBeNull();
   });
 });

@@ -181,6 +181,9 @@ describe('the receive path reads the kept count', () => {
     expect(received).toMatchObject({ duplicate: false, route: 'queued', workspaceCount: 7 });
     const [job] = await t.query('select workspace_count from background_jobs where id = $1', [received.jobId]);
     expect(job?.workspace_count).toBe(7);
+    // A kept count above zero is what the answer says, without counting the links again.
+    await t.query('update webhook_repository_workspace_counts set active_workspaces = 42 where repository_id = $1', [repo.repositoryId]);
+    expect(await receive(repo)).toMatchObject({ route: 'queued', workspaceCount: 42 });
   });
 
   it('a kept count of zero or a missing one is counted from the links: a stale count never turns a delivery away', async () => {
