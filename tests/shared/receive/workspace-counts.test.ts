@@ -1,6 +1,6 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { receiveQueued } from '../../../src/shared/receive/store.ts';
+import { inspectDelivery, receiveQueued } from '../../../src/shared/receive/store.ts';
 import { seedRepository } from '../../../src/node/seed.ts';
 import { createTestDatabase, onPostgres, reportSkip, type TestDatabase } from '../../helpers/test-db.ts';
 
@@ -212,6 +212,40 @@ describe('the receive path reads the kept count', () => {
     expect(received).toMatchObject({ route: 'queued', workspaceCount: 4 });
     const [exact] = await t.query('select count(*)::int as n from webhook_affected_workspaces($1, $2)', [byId.githubId, name]);
     expect(exact?.n).toBe(4);
+  });
+});
+
+describe("a quick event's inspection reads the kept count", () => {
+  function inspect(repo: { githubId: number; fullName: string }, idLimit: number) {
+    return inspectDelivery(t.db, {
+      deliveryId: `inspect-${Math.random()}`,
+      bodySha256: null,
+      repositoryId: repo.githubId,
+      repository: repo.fullName,
+      idLimit,
+    });
+  }
+
+  it('a kept count above the id limit is the answer, with no ids gathered', async () => {
+    const repo = await repository(12);
+    expect(await inspect(repo, 10)).toEqual({ alreadyRecorded: false, workspaceCount: 12, workspaceIds: null });
+    // Not counted again: a kept 42 is what the inspection says.
+    await t.query('update webhook_repository_workspace_counts set active_workspaces = 42 where repository_id = $1', [repo.repositoryId]);
+    expect(await inspect(repo, 10)).toMatchObject({ workspaceCount: 42, workspaceIds: null });
+  });
+
+  it('at or under the id limit the ids come from the links, and their number is the count', async () => {
+    const repo = await repository(4, 2);
+    const inspected = await inspect(repo, 10);
+    expect(inspected.workspaceCount).toBe(4);
+    expect([...(inspected.workspaceIds ?? [])].sort()).toEqual([...repo.workspaceIds].sort());
+    // A stale kept count under the limit never reaches inline work: the links decide.
+    await t.query('update webhook_repository_workspace_counts set active_workspaces = 2 where repository_id = $1', [repo.repositoryId]);
+    expect((await inspect(repo, 10)).workspaceCount).toBe(4);
+    expect(await inspect(repo, 3)).toMatchObject({ workspaceCount: 4, workspaceIds: null });
+    // A kept count of zero is counted from the links too.
+    await t.query('update webhook_repository_workspace_counts set active_workspaces = 0 where repository_id = $1', [repo.repositoryId]);
+    expect((await inspect(repo, 2_147_483_647)).workspaceIds).toHaveLength(4);
   });
 });
 
