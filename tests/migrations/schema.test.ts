@@ -185,7 +185,6 @@ describe('row level security and grants', () => {
     'webhook_count_link_change()',
     'webhook_count_workspace_change()',
     'webhook_recount_after_truncate()',
-    'webhook_kept_workspace_count(bigint, text)',
     'complete_webhook_job(uuid, text, jsonb)',
     'complete_webhook_jobs(text, jsonb)',
     'fail_webhook_job(uuid, text, text, boolean, jsonb, double precision, double precision)',

@@ -194,6 +194,25 @@ describe('HTTP answers', () => {
     }
   });
 
+  it("a quick event is routed by the repository's kept count above the threshold, and by the links at or under it", async () => {
+    const setKept = (repositoryId: string, n: number) =>
+      t.query('update webhook_repository_workspace_counts set active_workspaces = $2 where repository_id = $1', [repositoryId, n]);
+    // Kept above the threshold: queued on it (the job looks the workspaces up when it runs).
+    const big = await repoIn(4);
+    await setKept(big.repositoryId, 42);
+    const h = harness(t.db);
+    const queued = await h.receive(await signedRequest({ event: 'repository', payload: payloadFor('repository', big) }));
+    expect(queued.status).toBe(202);
+    expect(queued.body).toMatchObject({ route: 'queued', workspaces: 42 });
+    // Kept at or under it: the links decide, so inline work reaches every workspace.
+    const small = await repoIn(10);
+    await setKept(small.repositoryId, 3);
+    const inline = await h.receive(await signedRequest({ event: 'repository', payload: payloadFor('repository', small) }));
+    expect(inline.status).toBe(200);
+    expect(inline.body).toMatchObject({ route: 'inline', workspaces: 10, eventsSent: 10 });
+    expect(h.sender.sent.map((e) => e.data.workspaceId).sort()).toEqual([...small.workspaceIds].sort());
+  });
+
   it('a quick event whose inline work fails is queued instead of lost, and a drain is started', async () => {
     const repo = await repoIn(3);
     const failing = { send: async () => Promise.reject(new InngestSendError('stand-in down', 500)) };

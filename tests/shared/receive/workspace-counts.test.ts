@@ -42,6 +42,24 @@ async function kept(repositoryId: string): Promise<number | null> {
   return row ? Number(row.active_workspaces) : null;
 }
 
+/**
+ * A repository in 3 workspaces and a row stored without a GitHub id under another name, linked to
+ * one of the same workspaces and one more: a delivery carrying the id and that name matches both
+ * rows (kept 3 + 2), in 4 distinct workspaces.
+ */
+async function idAndNameOnlyMatch() {
+  const byId = await repository(3);
+  const name = `counts/renamed-${byId.githubId}`;
+  const [other] = await t.query(`insert into repositories (github_id, full_name) values (null, $1) returning id`, [name]);
+  const [more] = await t.query(`insert into workspaces (name) values ('more') returning id`, []);
+  await t.query('insert into workspace_repositories (workspace_id, repository_id) values ($1, $3), ($2, $3)', [
+    byId.workspaceIds[0],
+    more?.id,
+    other?.id,
+  ]);
+  return { delivered: { githubId: byId.githubId, fullName: name }, workspaceIds: [...byId.workspaceIds, String(more?.id)] };
+}
+
 let deliveries = 0;
 async function receive(repo: { githubId: number; fullName: string }) {
   deliveries += 1;
@@ -198,19 +216,10 @@ describe('the receive path reads the kept count', () => {
   });
 
   it('an id match and a name-only match that share workspaces count each workspace once', async () => {
-    const byId = await repository(3);
-    // A row stored without a GitHub id under the name the delivery carries, linked to one of the same workspaces and one more.
-    const name = `counts/renamed-${byId.githubId}`;
-    const [other] = await t.query(`insert into repositories (github_id, full_name) values (null, $1) returning id`, [name]);
-    const [more] = await t.query(`insert into workspaces (name) values ('more') returning id`, []);
-    await t.query('insert into workspace_repositories (workspace_id, repository_id) values ($1, $3), ($2, $3)', [
-      byId.workspaceIds[0],
-      more?.id,
-      other?.id,
-    ]);
-    const received = await receive({ githubId: byId.githubId, fullName: name });
+    const { delivered } = await idAndNameOnlyMatch();
+    const received = await receive(delivered);
     expect(received).toMatchObject({ route: 'queued', workspaceCount: 4 });
-    const [exact] = await t.query('select count(*)::int as n from webhook_affected_workspaces($1, $2)', [byId.githubId, name]);
+    const [exact] = await t.query('select count(*)::int as n from webhook_affected_workspaces($1, $2)', [delivered.githubId, delivered.fullName]);
     expect(exact?.n).toBe(4);
   });
 });
@@ -243,9 +252,19 @@ describe("a quick event's inspection reads the kept count", () => {
     await t.query('update webhook_repository_workspace_counts set active_workspaces = 2 where repository_id = $1', [repo.repositoryId]);
     expect((await inspect(repo, 10)).workspaceCount).toBe(4);
     expect(await inspect(repo, 3)).toMatchObject({ workspaceCount: 4, workspaceIds: null });
-    // A kept count of zero is counted from the links too.
-    await t.query('update webhook_repository_workspace_counts set active_workspaces = 0 where repository_id = $1', [repo.repositoryId]);
-    expect((await inspect(repo, 2_147_483_647)).workspaceIds).toHaveLength(4);
+    // Synchronous mode asks for every id: whatever the kept count says, the links answer.
+    await t.query('update webhook_repository_workspace_counts set active_workspaces = 42 where repository_id = $1', [repo.repositoryId]);
+    const sync = await inspect(repo, 2_147_483_647);
+    expect(sync.workspaceCount).toBe(4);
+    expect([...(sync.workspaceIds ?? [])].sort()).toEqual([...repo.workspaceIds].sort());
+  });
+
+  it('an id match and a name-only match are counted from the links, not by adding their kept counts', async () => {
+    // Kept 3 + 2 = 5 is above the limit of 4; the 4 distinct workspaces are at it.
+    const { delivered, workspaceIds } = await idAndNameOnlyMatch();
+    const inspected = await inspect(delivered, 4);
+    expect(inspected.workspaceCount).toBe(4);
+    expect([...(inspected.workspaceIds ?? [])].sort()).toEqual([...workspaceIds].sort());
   });
 });
 
