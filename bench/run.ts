@@ -185,7 +185,8 @@ export function formatSummary(results: {
       for (const r of c.rounds) lines.push(`| ${r.receiver} | ${r.round} | ${r.ok} | ${r.receiverUs} | ${r.postgresUs} | ${r.totalUs} |`);
       lines.push(
         '',
-        `Medians: bare ${c.median.bare.receiverUs} + ${c.median.bare.postgresUs} = ${c.median.bare.totalUs} µs, hybrid ${c.median.hybrid.receiverUs} + ${c.median.hybrid.postgresUs} = ${c.median.hybrid.totalUs} µs; hybrid ÷ bare: receiver ×${c.ratio.receiver}, PostgreSQL ×${c.ratio.postgres}, both ×${c.ratio.total}.`,
+        // Each column's own median: "both" is the rounds' totals' median, not the sum of the other two.
+        `Medians of the rounds (receiver, PostgreSQL, both µs): bare ${c.median.bare.receiverUs}, ${c.median.bare.postgresUs}, ${c.median.bare.totalUs}; hybrid ${c.median.hybrid.receiverUs}, ${c.median.hybrid.postgresUs}, ${c.median.hybrid.totalUs}; hybrid ÷ bare: receiver ×${c.ratio.receiver}, PostgreSQL ×${c.ratio.postgres}, both ×${c.ratio.total}.`,
       );
     }
     if (ack.coldStart.length) {

@@ -74,23 +74,29 @@ describe('lean jobs', () => {
 
 describe('a queued delivery is written once', () => {
   // Counts the versions each delivery row gets after its insert.
+  // One statement per query: PGlite's extended protocol takes no more.
   beforeAll(async () => {
+    await t.query('create table delivery_updates (delivery_id text, changed text[])', []);
     await t.query(
-      `create table delivery_updates (delivery_id text, changed text[]);
-       create function count_delivery_update() returns trigger language plpgsql as $f$
+      `create function count_delivery_update() returns trigger language plpgsql as $f$
        begin
          insert into delivery_updates values (new.delivery_id,
            array(select n.key from jsonb_each(to_jsonb(new)) n join jsonb_each(to_jsonb(old)) o using (key)
                  where n.value is distinct from o.value order by n.key));
          return new;
-       end $f$;
-       create trigger count_delivery_update before update on webhook_deliveries
+       end $f$`,
+      [],
+    );
+    await t.query(
+      `create trigger count_delivery_update before update on webhook_deliveries
          for each row execute function count_delivery_update()`,
       [],
     );
   });
   afterAll(async () => {
-    await t.query('drop trigger count_delivery_update on webhook_deliveries; drop function count_delivery_update(); drop table delivery_updates', []);
+    await t.query('drop trigger count_delivery_update on webhook_deliveries', []);
+    await t.query('drop function count_delivery_update()', []);
+    await t.query('drop table delivery_updates', []);
   });
   const updatesOf = async (deliveryId: string) =>
     (await t.query('select changed from delivery_updates where delivery_id = $1', [deliveryId])).map((r) => r.changed);
